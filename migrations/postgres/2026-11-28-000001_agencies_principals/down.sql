@@ -1,0 +1,3 @@
+DROP TABLE principals;
+DROP FUNCTION principals_append_only();
+DROP TABLE agencies;

@@ -1,0 +1,2 @@
+DROP TABLE principals;
+DROP TABLE agencies;

@@ -1,0 +1,279 @@
+//! The `concordat` command line for operators: serve, migrate, the development PKI,
+//! agencies and principals. Every command exits non-zero with a message on failure.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    config::{Settings, TelemetrySettings},
+    db::{agencies, principals, Database},
+    dev,
+    domain::{
+        principal::roles_to_text, Agency, AgencyId, AgencyKind, CertificateBinding, Principal,
+        PrincipalId, PrincipalStatus, Role,
+    },
+    pki::PkiDirectory,
+    startup::Application,
+    telemetry, tls,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "concordat", version, about = "Mutual-TLS data-sharing gateway")]
+pub struct Cli {
+    /// Configuration file; CONCORDAT_<SECTION>_<KEY> variables override its values.
+    #[arg(
+        long,
+        global = true,
+        env = "CONCORDAT_CONFIG",
+        default_value = "config/concordat.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (migrates the database first).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Development PKI: CA, server and client certificates, CRL.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Agencies that share records.
+    #[command(subcommand)]
+    Agencies(AgenciesCommand),
+    /// Certificate holders known to the gateway.
+    #[command(subcommand)]
+    Principals(PrincipalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create DIR/ca.pem, ca.key, server.pem, server.key and an empty crl.pem.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue DIR/clients/NAME.pem and NAME.key with subject CN=NAME, O=AGENCY.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        agency: AgencyId,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Add NAME's certificate to DIR/crl.pem.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgenciesCommand {
+    /// Register an agency.
+    Add {
+        id: AgencyId,
+        #[arg(long)]
+        kind: AgencyKind,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalsCommand {
+    /// Register a principal bound to the subject and issuer of a client certificate.
+    Add {
+        id: PrincipalId,
+        #[arg(long)]
+        agency: AgencyId,
+        /// The principal's client certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+    },
+    /// Disable a principal; its next request is refused.
+    Disable { id: PrincipalId },
+    /// List the current version of every principal.
+    List,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve(&cli.config).await,
+        Command::Certs(command) => {
+            quiet_telemetry()?;
+            certs(command, &mut std::io::stdout().lock())
+        }
+        command => {
+            quiet_telemetry()?;
+            let settings = Settings::load(&cli.config)?;
+            tokio::task::spawn_blocking(move || {
+                administer(command, &settings, &mut std::io::stdout().lock())
+            })
+            .await?
+        }
+    }
+}
+
+async fn serve(config: &Path) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    telemetry::init(&settings.telemetry)?;
+    if settings.dev.enabled {
+        eprintln!(
+            "\n  WARNING: DEVELOPMENT MODE. Dev CA, sample agencies and principals are in use.\n  \
+             Never run this configuration with real data.\n"
+        );
+        tracing::warn!("development mode is enabled");
+        let dev_settings = settings.clone();
+        tokio::task::spawn_blocking(move || dev::prepare(&dev_settings)).await??;
+    }
+    let application = Application::build(&settings).await?;
+    tracing::info!(
+        port = application.port(),
+        ops_port = application.ops_port(),
+        "concordat is listening"
+    );
+    if settings.dev.enabled {
+        eprintln!(
+            "  Try: {}\n",
+            dev::curl_example(&settings, application.port())
+        );
+    }
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Operator commands log warnings only, so their own output stays readable.
+fn quiet_telemetry() -> anyhow::Result<()> {
+    telemetry::init(&TelemetrySettings {
+        filter: "warn".into(),
+        ..TelemetrySettings::default()
+    })
+}
+
+fn certs(command: CertsCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    match command {
+        CertsCommand::Init { dir } => {
+            let pki = PkiDirectory::new(&dir);
+            pki.init()?;
+            writeln!(
+                out,
+                "created CA, server certificate and CRL in {}",
+                dir.display()
+            )?;
+        }
+        CertsCommand::Issue {
+            dir,
+            name,
+            agency,
+            days,
+        } => {
+            let path = PkiDirectory::new(&dir).issue_client(&name, &agency, days)?;
+            writeln!(out, "issued {}", path.display())?;
+        }
+        CertsCommand::Revoke { dir, name } => {
+            let pki = PkiDirectory::new(&dir);
+            pki.revoke(&name)?;
+            writeln!(out, "revoked {name} in {}", pki.crl().display())?;
+        }
+    }
+    Ok(())
+}
+
+fn administer(command: Command, settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
+    let database = Database::connect(&settings.database.url).context("database.url")?;
+    let applied = database.migrate()?;
+    if let Command::Migrate = command {
+        writeln!(out, "{} migration(s) applied", applied.len())?;
+        for version in applied {
+            writeln!(out, "  {version}")?;
+        }
+        return Ok(());
+    }
+    match command {
+        Command::Agencies(AgenciesCommand::Add { id, kind, name }) => {
+            let agency = Agency::new(id, kind, &name)?;
+            database.run_blocking(|conn| agencies::insert(conn, &agency))?;
+            writeln!(out, "added agency {}", agency.id)?;
+        }
+        Command::Principals(PrincipalsCommand::Add {
+            id,
+            agency,
+            cert,
+            roles,
+        }) => {
+            let principal = Principal {
+                id,
+                version: 1,
+                certificate: binding_for(&cert, &agency)?,
+                agency,
+                roles: roles.into_iter().collect(),
+                status: PrincipalStatus::Active,
+            };
+            database.run_blocking(|conn| principals::add(conn, &principal))?;
+            writeln!(out, "added principal {}", principal.id)?;
+        }
+        Command::Principals(PrincipalsCommand::Disable { id }) => {
+            let principal = database.run_blocking(|conn| principals::disable(conn, &id))?;
+            writeln!(
+                out,
+                "principal {} is disabled (version {})",
+                principal.id, principal.version
+            )?;
+        }
+        Command::Principals(PrincipalsCommand::List) => {
+            let all = database.run_blocking(principals::list_current)?;
+            writeln!(
+                out,
+                "{:<24} {:<20} {:<9} {:<3} {:<30} SUBJECT",
+                "ID", "AGENCY", "STATUS", "V", "ROLES"
+            )?;
+            for p in all {
+                writeln!(
+                    out,
+                    "{:<24} {:<20} {:<9} {:<3} {:<30} {}",
+                    p.id,
+                    p.agency,
+                    p.status.as_str(),
+                    p.version,
+                    roles_to_text(&p.roles),
+                    p.certificate.subject
+                )?;
+            }
+        }
+        Command::Serve | Command::Migrate | Command::Certs(_) => {
+            bail!("internal: command dispatched to the wrong handler")
+        }
+    }
+    Ok(())
+}
+
+/// The certificate's subject and issuer, refusing a certificate whose `O` is not the
+/// agency: such a principal could never be authenticated.
+fn binding_for(certificate: &Path, agency: &AgencyId) -> anyhow::Result<CertificateBinding> {
+    let chain = tls::read_certificates(certificate)?;
+    let first = chain.first().context("the certificate file is empty")?;
+    let (subject, issuer, organization, _) = tls::describe(first)?;
+    if organization.as_deref() != Some(agency.as_str()) {
+        bail!(
+            "--cert: the certificate's organisation (O) is {}, not the agency {agency}",
+            organization.as_deref().unwrap_or("absent or repeated")
+        );
+    }
+    Ok(CertificateBinding { subject, issuer })
+}

@@ -1,0 +1,216 @@
+//! Storage edge: one diesel schema on SQLite (embedded default) or PostgreSQL (several
+//! instances), chosen by the database URL's scheme.
+//!
+//! Only this module touches the schema; the rest of the crate calls the named query
+//! functions in its submodules. Diesel is blocking, so async code reaches the database
+//! through [`Database::run`], which moves the work onto tokio's blocking pool and never
+//! onto the executor threads that serve requests.
+
+pub mod agencies;
+pub mod principals;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::{
+    connection::SimpleConnection,
+    pg::PgConnection,
+    r2d2::{self, R2D2Connection},
+    sqlite::SqliteConnection,
+    Connection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use time::OffsetDateTime;
+
+use crate::{config::DatabaseUrl, domain::InvalidValue};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Arbitrary but fixed key for the PostgreSQL advisory lock that keeps two instances from
+/// running migrations at the same moment.
+const MIGRATION_LOCK_KEY: i64 = 0x636f_6e63_6f72_6461; // "concorda"
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open the database: {0}")]
+    Connect(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A stored value no longer parses as its domain type: the data was changed outside
+    /// the gateway, so refuse to act on it.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(InvalidValue),
+    #[error("database task did not complete")]
+    Blocking,
+}
+
+/// A pool of connections to one backend, cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<ConnectionManager>,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &self.url).finish()
+    }
+}
+
+impl Database {
+    /// Opens a pool and checks that one connection can be made, so a wrong URL fails at
+    /// start-up rather than on the first request.
+    pub fn connect(url: &DatabaseUrl) -> Result<Self, DbError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbError::Connect(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let max_size = match url {
+            DatabaseUrl::Sqlite(_) => 8,
+            DatabaseUrl::Postgres(_) => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(Duration::from_secs(5))
+            .build(ConnectionManager { url: url.clone() })
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(Self {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    /// Runs blocking database work on tokio's blocking pool.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || work(&mut *pool.get()?))
+            .await
+            .map_err(|_| DbError::Blocking)?
+    }
+
+    /// The same as [`Database::run`] for callers that are not async (the CLI).
+    pub fn run_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        work(&mut *self.pool.get()?)
+    }
+
+    /// Applies pending migrations for this backend and returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        self.run_blocking(|conn| match conn {
+            DbConnection::Sqlite(conn) => apply(conn, SQLITE_MIGRATIONS),
+            // Serialise migrations across instances; the lock ends with the session.
+            DbConnection::Postgres(conn) => {
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+                let applied = apply(conn, POSTGRES_MIGRATIONS);
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+                applied
+            }
+        })
+    }
+
+    /// Readiness: a connection can be had and answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| Ok(conn.ping()?)).await
+    }
+}
+
+fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<String>, DbError>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    conn.run_pending_migrations(migrations)
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// Opens connections by scheme. Diesel's own `MultiConnection::establish` tries each backend
+/// in turn, which would let SQLite create a file named after an unreachable PostgreSQL URL.
+struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    fn establish(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers work beside the single writer; FULL makes a commit
+                // durable before it returns; the busy timeout waits out a brief writer.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(_) => PgConnection::establish(&self.url.expose())
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Timestamps are stored as integer microseconds since the Unix epoch, UTC.
+pub(crate) fn to_micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn now_micros() -> i64 {
+    to_micros(OffsetDateTime::now_utc())
+}
+
+/// Maps a unique-key violation to a conflict the caller can explain.
+pub(crate) fn conflict_on_unique(
+    error: diesel::result::Error,
+    message: impl FnOnce() -> String,
+) -> DbError {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => DbError::Conflict(message()),
+        other => DbError::Query(other),
+    }
+}

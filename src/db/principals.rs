@@ -1,0 +1,163 @@
+//! Queries on `principals`. Every change inserts a new version; the current principal is
+//! its highest version. Nothing here updates or deletes a row (the schema refuses it too).
+
+use diesel::prelude::*;
+
+use super::{conflict_on_unique, now_micros, schema::principals, DbConnection, DbError};
+use crate::domain::{
+    principal::{roles_from_text, roles_to_text},
+    AgencyId, CertificateBinding, Principal, PrincipalId, PrincipalStatus,
+};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = principals)]
+struct PrincipalRow {
+    id: String,
+    version: i32,
+    agency_id: String,
+    certificate_subject: String,
+    certificate_issuer: String,
+    roles: String,
+    status: String,
+    changed_at: i64,
+}
+
+impl PrincipalRow {
+    fn from_principal(p: &Principal) -> Self {
+        Self {
+            id: p.id.to_string(),
+            version: p.version,
+            agency_id: p.agency.to_string(),
+            certificate_subject: p.certificate.subject.clone(),
+            certificate_issuer: p.certificate.issuer.clone(),
+            roles: roles_to_text(&p.roles),
+            status: p.status.as_str().to_owned(),
+            changed_at: now_micros(),
+        }
+    }
+
+    fn into_principal(self) -> Result<Principal, DbError> {
+        Ok(Principal {
+            id: PrincipalId::parse(&self.id).map_err(DbError::Corrupt)?,
+            version: self.version,
+            agency: AgencyId::parse(&self.agency_id).map_err(DbError::Corrupt)?,
+            roles: roles_from_text(&self.roles).map_err(DbError::Corrupt)?,
+            certificate: CertificateBinding {
+                subject: self.certificate_subject,
+                issuer: self.certificate_issuer,
+            },
+            status: self.status.parse().map_err(DbError::Corrupt)?,
+        })
+    }
+}
+
+/// Registers a new principal as version 1. Refuses an id that exists, an unknown agency, or
+/// a certificate binding that an active principal already holds (one certificate, one caller).
+pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        if latest(conn, &principal.id)?.is_some() {
+            return Err(DbError::Conflict(format!(
+                "principal {} already exists",
+                principal.id
+            )));
+        }
+        if super::agencies::find(conn, &principal.agency)?.is_none() {
+            return Err(DbError::NotFound(format!(
+                "agency {} is not registered",
+                principal.agency
+            )));
+        }
+        if let Some(holder) = active_by_certificate(conn, &principal.certificate)?.first() {
+            return Err(DbError::Conflict(format!(
+                "principal {} is already bound to this certificate subject and issuer",
+                holder.id
+            )));
+        }
+        let row = PrincipalRow::from_principal(&Principal {
+            version: 1,
+            ..principal.clone()
+        });
+        diesel::insert_into(principals::table)
+            .values(row)
+            .execute(conn)
+            .map_err(|e| {
+                conflict_on_unique(e, || format!("principal {} already exists", principal.id))
+            })?;
+        Ok(())
+    })
+}
+
+/// Adds a disabled version. Disabling a disabled principal changes nothing.
+pub fn disable(conn: &mut DbConnection, id: &PrincipalId) -> Result<Principal, DbError> {
+    conn.transaction(|conn| {
+        let current = latest(conn, id)?
+            .ok_or_else(|| DbError::NotFound(format!("principal {id} does not exist")))?;
+        if current.status == PrincipalStatus::Disabled {
+            return Ok(current);
+        }
+        let next = Principal {
+            version: current.version + 1,
+            status: PrincipalStatus::Disabled,
+            ..current
+        };
+        diesel::insert_into(principals::table)
+            .values(PrincipalRow::from_principal(&next))
+            .execute(conn)
+            .map_err(|e| {
+                conflict_on_unique(e, || format!("principal {id} changed concurrently"))
+            })?;
+        Ok(next)
+    })
+}
+
+/// The current version of one principal.
+pub fn latest(conn: &mut DbConnection, id: &PrincipalId) -> Result<Option<Principal>, DbError> {
+    principals::table
+        .filter(principals::id.eq(id.as_str()))
+        .order(principals::version.desc())
+        .select(PrincipalRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(PrincipalRow::into_principal)
+        .transpose()
+}
+
+/// Active principals whose current version is bound to this certificate. More than one
+/// can only come from data changed outside the gateway; callers must then refuse.
+pub fn active_by_certificate(
+    conn: &mut DbConnection,
+    binding: &CertificateBinding,
+) -> Result<Vec<Principal>, DbError> {
+    let candidate_ids: Vec<String> = principals::table
+        .filter(principals::certificate_subject.eq(&binding.subject))
+        .filter(principals::certificate_issuer.eq(&binding.issuer))
+        .select(principals::id)
+        .distinct()
+        .load(conn)?;
+    let mut found = Vec::new();
+    for raw in candidate_ids {
+        let id = PrincipalId::parse(&raw).map_err(DbError::Corrupt)?;
+        if let Some(current) = latest(conn, &id)? {
+            if current.status == PrincipalStatus::Active && current.certificate == *binding {
+                found.push(current);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The current version of every principal, by id.
+pub fn list_current(conn: &mut DbConnection) -> Result<Vec<Principal>, DbError> {
+    let rows: Vec<PrincipalRow> = principals::table
+        .order((principals::id, principals::version.desc()))
+        .select(PrincipalRow::as_select())
+        .load(conn)?;
+    let mut current: Vec<Principal> = Vec::new();
+    for row in rows {
+        if current.last().is_some_and(|p| p.id.as_str() == row.id) {
+            continue;
+        }
+        current.push(row.into_principal()?);
+    }
+    Ok(current)
+}

@@ -1,0 +1,122 @@
+//! Development mode: everything a developer needs to call the gateway on a fresh clone.
+//! Creates the dev PKI next to `tls.client_ca` if it is missing, migrates, and registers the
+//! sample agencies and one principal per role with client certificates. Idempotent: what
+//! exists is kept. Never enabled outside the shipped development configuration.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+use crate::{
+    config::Settings,
+    db::{agencies, principals, Database},
+    domain::{Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role},
+    pki::PkiDirectory,
+    tls,
+};
+
+pub const SAMPLE_AGENCIES: [(&str, AgencyKind, &str); 4] = [
+    (
+        "hampshire-police",
+        AgencyKind::Police,
+        "Hampshire and Isle of Wight Constabulary",
+    ),
+    ("iow-nhs", AgencyKind::Health, "Isle of Wight NHS Trust"),
+    (
+        "scas",
+        AgencyKind::Ambulance,
+        "South Central Ambulance Service",
+    ),
+    (
+        "iow-recovery",
+        AgencyKind::Programme,
+        "Isle of Wight Integrated Recovery Programme",
+    ),
+];
+
+/// One principal per role: (principal and certificate name, agency, role).
+pub const SAMPLE_PRINCIPALS: [(&str, &str, Role); 6] = [
+    ("police-mentor", "hampshire-police", Role::Practitioner),
+    ("scas-dispatch", "scas", Role::System),
+    ("programme-coordinator", "iow-recovery", Role::Coordinator),
+    ("nhs-ig-lead", "iow-nhs", Role::IgLead),
+    ("ig-auditor", "iow-recovery", Role::IgAuditor),
+    ("gateway-admin", "iow-recovery", Role::Admin),
+];
+
+/// The development PKI directory: where `tls.client_ca` lives.
+pub fn pki_directory(settings: &Settings) -> PkiDirectory {
+    PkiDirectory::new(
+        settings
+            .tls
+            .client_ca
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+}
+
+/// Prepares PKI, database and samples. Blocking: call it off the async executor.
+pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
+    let pki = pki_directory(settings);
+    if !pki.exists() {
+        pki.init().context("creating the development PKI")?;
+        tracing::warn!(dir = %pki.ca_certificate().display(), "created development PKI");
+    }
+    for (path, key) in [
+        (&settings.tls.cert, "tls.cert"),
+        (&settings.tls.key, "tls.key"),
+        (&settings.tls.crl, "tls.crl"),
+    ] {
+        if !path.exists() {
+            bail!(
+                "{key}: {} is missing; dev mode expects the files of `concordat certs init`",
+                path.display()
+            );
+        }
+    }
+
+    let database = Database::connect(&settings.database.url).context("database.url")?;
+    database.migrate()?;
+    for (id, kind, name) in SAMPLE_AGENCIES {
+        let agency = Agency::new(AgencyId::parse(id)?, kind, name)?;
+        database.run_blocking(|conn| match agencies::find(conn, &agency.id)? {
+            Some(_) => Ok(()),
+            None => agencies::insert(conn, &agency),
+        })?;
+    }
+    for (name, agency, role) in SAMPLE_PRINCIPALS {
+        let agency = AgencyId::parse(agency)?;
+        let certificate = pki.client_certificate(name);
+        if !certificate.exists() {
+            pki.issue_client(name, &agency, 365)?;
+        }
+        let chain = tls::read_certificates(&certificate)?;
+        let first = chain.first().context("client certificate file is empty")?;
+        let (subject, issuer, _, _) = tls::describe(first)?;
+        let principal = Principal {
+            id: PrincipalId::parse(name)?,
+            version: 1,
+            agency,
+            roles: [role].into_iter().collect(),
+            certificate: crate::domain::CertificateBinding { subject, issuer },
+            status: PrincipalStatus::Active,
+        };
+        database.run_blocking(|conn| match principals::latest(conn, &principal.id)? {
+            Some(_) => Ok(()),
+            None => principals::add(conn, &principal),
+        })?;
+    }
+    Ok(())
+}
+
+/// A command that calls the running gateway as the sample police mentor.
+pub fn curl_example(settings: &Settings, port: u16) -> String {
+    let pki = pki_directory(settings);
+    format!(
+        "curl --cacert {} --cert {} --key {} https://localhost:{port}/v1/whoami",
+        pki.ca_certificate().display(),
+        pki.client_certificate("police-mentor").display(),
+        pki.client_key("police-mentor").display(),
+    )
+}

@@ -1,0 +1,97 @@
+//! Pure types and rules of the programme, with no I/O: who the agencies and principals are
+//! and what a principal may be. Values here can only be built valid.
+
+pub mod agency;
+pub mod principal;
+
+pub use agency::{Agency, AgencyId, AgencyKind};
+pub use principal::{CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role};
+
+/// A value that failed to parse, with the field it came from, so every layer can say which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidValue {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidValue {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Ids of agencies and principals are short lowercase slugs (`hampshire-police`), so they
+/// are safe in file names, URLs, logs and certificate names alike.
+pub(crate) fn parse_slug(field: &'static str, raw: &str) -> Result<String, InvalidValue> {
+    let valid_chars = raw
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let edges_ok = !raw.starts_with('-') && !raw.ends_with('-');
+    if (2..=64).contains(&raw.len()) && valid_chars && edges_ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(InvalidValue::new(
+            field,
+            "must be 2 to 64 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
+/// Implements the string conversions shared by slug-shaped id newtypes.
+macro_rules! slug_id {
+    ($name:ident, $field:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, $crate::domain::InvalidValue> {
+                $crate::domain::parse_slug($field, raw).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::InvalidValue;
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                Self::parse(raw)
+            }
+        }
+    };
+}
+pub(crate) use slug_id;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_accept_agency_like_ids() {
+        for ok in ["iow-nhs", "hampshire-police", "a1", "scas"] {
+            assert!(parse_slug("id", ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn slugs_refuse_anything_unsafe_in_a_path_or_name() {
+        for bad in [
+            "", "a", "-lead", "trail-", "Upper", "dot.ted", "../etc", "sp ace", "x/y",
+        ] {
+            assert!(parse_slug("id", bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_slug("id", &"a".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Who is calling: the connection's client certificate, checked again on each request, is
+//! mapped to an active principal of the gateway, and the principal's request rate is
+//! limited.
+//!
+//! This middleware wraps every mTLS route, so a handler only runs for a known, active
+//! principal whose certificate is still valid; handlers take the [`Caller`] extractor.
+//! Nothing is cached: disabling a principal or revoking a certificate takes effect on the
+//! very next request, on kept-alive connections too.
+
+use std::{future::Ready, num::NonZeroU32, sync::Arc};
+
+use actix_web::{
+    body::MessageBody,
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web, FromRequest, HttpMessage, HttpRequest,
+};
+use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::{
+    db::{principals, Database},
+    domain::{Principal, PrincipalId},
+    error::ApiError,
+    tls::{ClientVerifier, PeerCertificate},
+};
+
+/// Per-principal request limits. Buckets live in this instance only: several instances
+/// behind a load balancer each allow the configured rate (documented in the README).
+pub struct RateLimits {
+    limiter: DefaultKeyedRateLimiter<PrincipalId>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimits")
+    }
+}
+
+impl RateLimits {
+    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        }
+    }
+
+    fn check(&self, principal: &PrincipalId) -> Result<(), ApiError> {
+        self.limiter.check_key(principal).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+}
+
+/// What the identity layer needs, shared by every worker.
+#[derive(Debug, Clone)]
+pub struct IdentityService {
+    pub verifier: Arc<ClientVerifier>,
+    pub database: Database,
+    pub limits: Arc<RateLimits>,
+}
+
+/// The authenticated caller of this request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub certificate: Arc<PeerCertificate>,
+}
+
+pub async fn identify(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let service = req
+        .app_data::<web::Data<IdentityService>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("identity service not configured")))?;
+    let certificate = req
+        .conn_data::<Arc<PeerCertificate>>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "certificate_rejected",
+                "No client certificate on this connection.",
+            )
+        })?;
+    service
+        .verifier
+        .recheck(&certificate)
+        .map_err(|rejection| {
+            ApiError::forbidden(
+                "certificate_rejected",
+                format!(
+                    "The client certificate is no longer accepted ({}).",
+                    rejection.as_str()
+                ),
+            )
+        })?;
+
+    let principal = resolve(&service.database, &certificate).await?;
+    tracing::Span::current().record("principal", principal.id.as_str());
+    service.limits.check(&principal.id)?;
+
+    req.extensions_mut().insert(Caller {
+        principal,
+        certificate,
+    });
+    next.call(req).await
+}
+
+/// The one active principal bound to this certificate whose agency is the certificate's
+/// `O`. Anything else (none, several, another agency) is refused alike.
+async fn resolve(
+    database: &Database,
+    certificate: &PeerCertificate,
+) -> Result<Principal, ApiError> {
+    let binding = certificate.binding();
+    let mut found = database
+        .run(move |conn| principals::active_by_certificate(conn, &binding))
+        .await?;
+    let unknown = || {
+        ApiError::forbidden(
+            "unknown_principal",
+            "This certificate does not identify an active principal of its agency.",
+        )
+    };
+    if found.len() != 1 {
+        if found.len() > 1 {
+            tracing::error!("several active principals share one certificate binding");
+        }
+        return Err(unknown());
+    }
+    let principal = found.pop().ok_or_else(unknown)?;
+    if certificate.organization.as_deref() != Some(principal.agency.as_str()) {
+        return Err(unknown());
+    }
+    Ok(principal)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// Fails closed: a handler reached without the identity middleware refuses to run.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "caller identity missing: route not wrapped"
+            ))
+        }))
+    }
+}

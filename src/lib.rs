@@ -1,0 +1,22 @@
+//! Concordat: a mutual-TLS gateway through which police, NHS and ambulance services share
+//! records about people in a multi-agency recovery programme, under information-sharing
+//! agreements and the person's consent, with every access audited.
+//!
+//! The modules follow one request's path: `tls` and `identity` at the edge, then `routes`,
+//! then the pure `domain`, then `db`. `config`, `telemetry`, `metrics`, `startup`, `ops`,
+//! `pki`, `dev` and `cli` are the operator's side.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dev;
+pub mod domain;
+pub mod error;
+pub mod identity;
+pub mod metrics;
+pub mod ops;
+pub mod pki;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,60 @@
+//! Prometheus metrics, owned by the application and passed down (no global registry).
+//! Labels carry route patterns and status codes only, never ids or request contents.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+    pub tls_client_certificate_rejections: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("concordat".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "API requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "API request latency by route, up to the response head",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route"],
+        )?;
+        let tls_client_certificate_rejections = IntCounterVec::new(
+            Opts::new(
+                "tls_client_certificate_rejections_total",
+                "Client certificates refused, in a TLS handshake or on a later request, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_request_duration.clone()))?;
+        registry.register(Box::new(tls_client_certificate_rejections.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_request_duration,
+            tls_client_certificate_rejections,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,423 @@
+//! A development PKI made with rcgen (P-256 ECDSA): a CA, a server certificate for
+//! `localhost`, client certificates named `CN=<name>, O=<agency>`, and the CA's CRL.
+//!
+//! Production deployments use their own CA; this module serves `concordat certs`, dev mode
+//! and the test suite. Private keys are written with mode 0600 and files are replaced by
+//! rename, so a reader (the CRL watcher) never sees half a file.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use rand::RngCore;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SerialNumber, PKCS_ECDSA_P256_SHA256,
+};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::domain::{AgencyId, InvalidValue};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Name(#[from] InvalidValue),
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Clone)]
+pub struct IssuedCertificate {
+    pub certificate_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for IssuedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCertificate").finish_non_exhaustive()
+    }
+}
+
+/// A revoked certificate: its serial number (DER integer bytes) and when it was revoked.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub serial: Vec<u8>,
+    pub revoked_at: OffsetDateTime,
+}
+
+pub struct CertificateAuthority {
+    certificate_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    pub fn generate(common_name: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = distinguished_name(common_name, "Concordat development");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(5 * 365);
+        params.serial_number = Some(random_serial());
+        let certificate = params.self_signed(&key)?;
+        Ok(Self {
+            certificate_pem: certificate.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    pub fn load(certificate_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Self {
+            certificate_pem: certificate_pem.to_owned(),
+            issuer: Issuer::from_ca_cert_pem(certificate_pem, key)?,
+        })
+    }
+
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// A TLS server certificate for `names` (DNS names or IP addresses).
+    pub fn issue_server(&self, names: &[&str]) -> Result<IssuedCertificate, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
+        params.distinguished_name =
+            distinguished_name("concordat gateway", "Concordat development");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(2 * 365);
+        self.sign(params, key)
+    }
+
+    /// A client certificate `CN=<name>, O=<agency>` valid from `not_before` to `not_after`.
+    pub fn issue_client(
+        &self,
+        name: &str,
+        agency: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<IssuedCertificate, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = distinguished_name(name, agency);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = not_before;
+        params.not_after = not_after;
+        self.sign(params, key)
+    }
+
+    /// A CRL listing `revoked`, valid for a year. `crl_number` must grow with each new CRL.
+    pub fn revocation_list(
+        &self,
+        revoked: &[Revocation],
+        crl_number: u64,
+    ) -> Result<String, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::days(365),
+            crl_number: SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|r| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&r.serial),
+                    revocation_time: r.revoked_at,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
+    }
+
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        key: KeyPair,
+    ) -> Result<IssuedCertificate, PkiError> {
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        let certificate = params.signed_by(&key, &self.issuer)?;
+        Ok(IssuedCertificate {
+            certificate_pem: certificate.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn distinguished_name(common_name: &str, organization: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name.push(DnType::OrganizationName, organization);
+    name
+}
+
+/// 16 random bytes, first bit clear so the DER integer is positive, never starting at zero.
+fn random_serial() -> SerialNumber {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+/// The files of a PKI directory as `concordat certs` lays them out.
+#[derive(Debug, Clone)]
+pub struct PkiDirectory {
+    dir: PathBuf,
+}
+
+impl PkiDirectory {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn ca_certificate(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
+    }
+    pub fn server_certificate(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("crl.pem")
+    }
+    pub fn client_certificate(&self, name: &str) -> PathBuf {
+        self.dir.join("clients").join(format!("{name}.pem"))
+    }
+    pub fn client_key(&self, name: &str) -> PathBuf {
+        self.dir.join("clients").join(format!("{name}.key"))
+    }
+
+    pub fn exists(&self) -> bool {
+        self.ca_certificate().exists() || self.ca_key().exists()
+    }
+
+    /// `certs init`: a new CA, a server certificate for localhost and an empty CRL.
+    pub fn init(&self) -> Result<(), PkiError> {
+        for path in [self.ca_certificate(), self.ca_key()] {
+            if path.exists() {
+                return Err(PkiError::Exists(path));
+            }
+        }
+        create_dir(&self.dir)?;
+        let ca = CertificateAuthority::generate("Concordat development CA")?;
+        let server = ca.issue_server(&["localhost", "127.0.0.1", "::1"])?;
+        write_private(&self.ca_key(), &ca.key_pem())?;
+        write_public(&self.ca_certificate(), ca.certificate_pem())?;
+        write_private(&self.server_key(), &server.key_pem)?;
+        write_public(&self.server_certificate(), &server.certificate_pem)?;
+        write_public(&self.crl(), &ca.revocation_list(&[], crl_number())?)?;
+        Ok(())
+    }
+
+    pub fn authority(&self) -> Result<CertificateAuthority, PkiError> {
+        CertificateAuthority::load(&read(&self.ca_certificate())?, &read(&self.ca_key())?)
+    }
+
+    /// `certs issue`: a client certificate for `name` in `agency`, valid for `days`.
+    /// Refuses to replace an existing one: revoke it and remove its files first.
+    pub fn issue_client(
+        &self,
+        name: &str,
+        agency: &AgencyId,
+        days: u32,
+    ) -> Result<PathBuf, PkiError> {
+        crate::domain::parse_slug("name", name)?;
+        let certificate_path = self.client_certificate(name);
+        if certificate_path.exists() {
+            return Err(PkiError::Exists(certificate_path));
+        }
+        let now = OffsetDateTime::now_utc();
+        let issued = self.authority()?.issue_client(
+            name,
+            agency.as_str(),
+            now - Duration::minutes(5),
+            now + Duration::days(i64::from(days)),
+        )?;
+        create_dir(&self.dir.join("clients"))?;
+        write_private(&self.client_key(name), &issued.key_pem)?;
+        write_public(&certificate_path, &issued.certificate_pem)?;
+        Ok(certificate_path)
+    }
+
+    /// `certs revoke`: adds `name`'s certificate to the CRL, keeping earlier revocations.
+    pub fn revoke(&self, name: &str) -> Result<(), PkiError> {
+        crate::domain::parse_slug("name", name)?;
+        let serial = certificate_serial(&read(&self.client_certificate(name))?)?;
+        let mut revoked = self.revocations()?;
+        if revoked.iter().any(|r| r.serial == serial) {
+            return Ok(());
+        }
+        revoked.push(Revocation {
+            serial,
+            revoked_at: OffsetDateTime::now_utc(),
+        });
+        let crl = self.authority()?.revocation_list(&revoked, crl_number())?;
+        write_public(&self.crl(), &crl)
+    }
+
+    /// The revocations in the current CRL file.
+    pub fn revocations(&self) -> Result<Vec<Revocation>, PkiError> {
+        let pem = read(&self.crl())?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| PkiError::Invalid(format!("crl.pem: {e}")))?;
+        let (_, crl) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&block.contents)
+                .map_err(|e| PkiError::Invalid(format!("crl.pem: {e}")))?;
+        Ok(crl
+            .iter_revoked_certificates()
+            .map(|r| Revocation {
+                serial: r.raw_serial().to_vec(),
+                revoked_at: r.revocation_date.to_datetime(),
+            })
+            .collect())
+    }
+}
+
+fn certificate_serial(pem: &str) -> Result<Vec<u8>, PkiError> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| PkiError::Invalid(format!("certificate: {e}")))?;
+    let (_, cert) = X509Certificate::from_der(&block.contents)
+        .map_err(|e| PkiError::Invalid(format!("certificate: {e}")))?;
+    Ok(cert.raw_serial().to_vec())
+}
+
+/// CRL numbers must increase; microseconds since the epoch do, without keeping state.
+fn crl_number() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).unwrap_or(u64::MAX)
+}
+
+fn create_dir(dir: &Path) -> Result<(), PkiError> {
+    fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_public(path: &Path, contents: &str) -> Result<(), PkiError> {
+    write_replacing(path, contents, 0o644)
+}
+
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
+    write_replacing(path, contents, 0o600)
+}
+
+/// Writes a sibling temporary file with `mode`, syncs it, then renames it over `path`.
+fn write_replacing(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&temporary, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn init_writes_private_keys_0600_and_refuses_a_second_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDirectory::new(dir.path());
+        pki.init().unwrap();
+        for key in [pki.ca_key(), pki.server_key()] {
+            let mode = fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", key.display());
+        }
+        assert!(matches!(pki.init(), Err(PkiError::Exists(_))));
+    }
+
+    #[test]
+    fn issue_then_revoke_lists_the_serial_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDirectory::new(dir.path());
+        pki.init().unwrap();
+        let agency = AgencyId::parse("iow-nhs").unwrap();
+        let path = pki.issue_client("nurse", &agency, 30).unwrap();
+        let serial = certificate_serial(&fs::read_to_string(path).unwrap()).unwrap();
+        assert!(pki.revocations().unwrap().is_empty());
+        pki.revoke("nurse").unwrap();
+        pki.revoke("nurse").unwrap();
+        let revoked = pki.revocations().unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked.first().unwrap().serial, serial);
+        assert!(matches!(
+            pki.issue_client("nurse", &agency, 30),
+            Err(PkiError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn names_that_could_escape_the_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDirectory::new(dir.path());
+        pki.init().unwrap();
+        let agency = AgencyId::parse("iow-nhs").unwrap();
+        assert!(pki.issue_client("../ca", &agency, 30).is_err());
+    }
+}

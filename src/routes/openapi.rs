@@ -1,0 +1,60 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description, generated from the handlers'
+//! annotations so it cannot drift from the code.
+
+use actix_web::HttpResponse;
+use utoipa::{
+    openapi::security::{SecurityRequirement, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use crate::{
+    error::{FieldError, Problem},
+    identity::Caller,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Concordat",
+        description = "Multi-agency data-sharing gateway. Every path is served only over mutual TLS; \
+                       the client certificate identifies the caller. Errors are RFC 9457 problem documents.",
+    ),
+    paths(super::whoami::whoami, openapi_json),
+    components(schemas(Problem, FieldError)),
+    modifiers(&MutualTls),
+    tags(
+        (name = "identity", description = "Who the gateway takes the caller to be"),
+        (name = "description", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares mutual TLS as the security scheme of every operation.
+struct MutualTls;
+
+impl Modify for MutualTls {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "mutualTLS",
+            SecurityScheme::MutualTls {
+                description: Some("Client certificate issued to a registered principal".into()),
+                extensions: None,
+            },
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "mutualTLS",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "description",
+    responses((status = 200, description = "OpenAPI 3.1 description of this API", content_type = "application/json"))
+)]
+pub async fn openapi_json(_caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

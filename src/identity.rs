@@ -72,6 +72,20 @@ pub async fn identify(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    match authenticate(&req).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        // A response, not an `Err`: the outer middleware then sees the error on it and
+        // renders the problem document with the request id.
+        Err(error) => Ok(req.error_response(error).map_into_right_body()),
+    }
+}
+
+async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
     let service = req
         .app_data::<web::Data<IdentityService>>()
         .cloned()
@@ -101,12 +115,10 @@ pub async fn identify(
     let principal = resolve(&service.database, &certificate).await?;
     tracing::Span::current().record("principal", principal.id.as_str());
     service.limits.check(&principal.id)?;
-
-    req.extensions_mut().insert(Caller {
+    Ok(Caller {
         principal,
         certificate,
-    });
-    next.call(req).await
+    })
 }
 
 /// The one active principal bound to this certificate whose agency is the certificate's

@@ -25,7 +25,8 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
         .app_data(
             web::PathConfig::default().error_handler(|error, _| ApiError::from_path(&error).into()),
         )
-        .route("/openapi.json", web::get().to(openapi::openapi_json))
-        .service(web::scope("/v1").route("/whoami", web::get().to(whoami::whoami)));
+        // Resources (not bare routes) so that a known path with the wrong method is 405.
+        .service(web::resource("/openapi.json").get(openapi::openapi_json))
+        .service(web::scope("/v1").service(web::resource("/whoami").get(whoami::whoami)));
     }
 }

@@ -1,1 +1,18 @@
-fn main() {}
+//! Integration tests: the real server on ephemeral ports, certificates made in the test,
+//! called with a real mutual-TLS client. SQLite in a temporary directory, or a fresh
+//! PostgreSQL database when `CONCORDAT_TEST_POSTGRES_URL` is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions fail loudly on purpose"
+)]
+
+mod cli;
+mod errors;
+mod helpers;
+mod identity;
+mod migrations;
+mod ops;
+mod tls;
+mod whoami;

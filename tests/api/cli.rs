@@ -1,0 +1,257 @@
+//! The `concordat` binary as an operator runs it.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Output},
+};
+
+use crate::helpers::test_database_url_string;
+
+const SHIPPED_CONFIG: &str = include_str!("../../config/concordat.toml");
+
+/// Runs the binary in `dir` with the shipped configuration copied there.
+fn concordat(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let config = dir.join("concordat.toml");
+    if !config.exists() {
+        std::fs::write(&config, SHIPPED_CONFIG).unwrap();
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_concordat"));
+    command
+        .current_dir(dir)
+        .arg("--config")
+        .arg(&config)
+        .args(args);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CONCORDAT_")) {
+        command.env_remove(key);
+    }
+    command.envs(env.iter().copied()).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn certs_init_issue_revoke_lay_out_the_pki_with_private_keys_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki_arg = pki.to_str().unwrap();
+
+    let init = concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    for file in ["ca.pem", "ca.key", "server.pem", "server.key", "crl.pem"] {
+        assert!(pki.join(file).is_file(), "{file}");
+    }
+
+    let again = concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("refusing to overwrite"),
+        "{}",
+        stderr(&again)
+    );
+
+    let issue = concordat(
+        dir.path(),
+        &[
+            "certs", "issue", "--dir", pki_arg, "--name", "nurse", "--agency", "iow-nhs", "--days",
+            "7",
+        ],
+        &[],
+    );
+    assert!(issue.status.success(), "{}", stderr(&issue));
+    for key in ["ca.key", "server.key", "clients/nurse.key"] {
+        let mode = std::fs::metadata(pki.join(key))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{key}");
+    }
+    let crl_before = std::fs::read(pki.join("crl.pem")).unwrap();
+
+    let revoke = concordat(
+        dir.path(),
+        &["certs", "revoke", "--dir", pki_arg, "--name", "nurse"],
+        &[],
+    );
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    assert_ne!(std::fs::read(pki.join("crl.pem")).unwrap(), crl_before);
+
+    let unknown = concordat(
+        dir.path(),
+        &["certs", "revoke", "--dir", pki_arg, "--name", "ghost"],
+        &[],
+    );
+    assert!(!unknown.status.success());
+}
+
+#[test]
+fn agencies_and_principals_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database_url_string(dir.path());
+    let env = [("CONCORDAT_DATABASE_URL", database.as_str())];
+    let pki = dir.path().join("pki");
+    let pki_arg = pki.to_str().unwrap();
+    assert!(
+        concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[])
+            .status
+            .success()
+    );
+    assert!(concordat(
+        dir.path(),
+        &["certs", "issue", "--dir", pki_arg, "--name", "nurse", "--agency", "iow-nhs"],
+        &[]
+    )
+    .status
+    .success());
+    let cert = pki.join("clients/nurse.pem");
+    let cert_arg = cert.to_str().unwrap();
+
+    let add_agency = concordat(
+        dir.path(),
+        &[
+            "agencies",
+            "add",
+            "iow-nhs",
+            "--kind",
+            "health",
+            "--name",
+            "Isle of Wight NHS Trust",
+        ],
+        &env,
+    );
+    assert!(add_agency.status.success(), "{}", stderr(&add_agency));
+    let duplicate = concordat(
+        dir.path(),
+        &[
+            "agencies", "add", "iow-nhs", "--kind", "health", "--name", "Again",
+        ],
+        &env,
+    );
+    assert!(!duplicate.status.success());
+    assert!(
+        stderr(&duplicate).contains("already exists"),
+        "{}",
+        stderr(&duplicate)
+    );
+
+    let wrong_agency = concordat(
+        dir.path(),
+        &[
+            "principals",
+            "add",
+            "nurse",
+            "--agency",
+            "scas",
+            "--cert",
+            cert_arg,
+            "--role",
+            "practitioner",
+        ],
+        &env,
+    );
+    assert!(!wrong_agency.status.success());
+    assert!(
+        stderr(&wrong_agency).contains("organisation"),
+        "{}",
+        stderr(&wrong_agency)
+    );
+
+    let bad_role = concordat(
+        dir.path(),
+        &[
+            "principals",
+            "add",
+            "nurse",
+            "--agency",
+            "iow-nhs",
+            "--cert",
+            cert_arg,
+            "--role",
+            "superuser",
+        ],
+        &env,
+    );
+    assert!(!bad_role.status.success());
+
+    let add = concordat(
+        dir.path(),
+        &[
+            "principals",
+            "add",
+            "nurse",
+            "--agency",
+            "iow-nhs",
+            "--cert",
+            cert_arg,
+            "--role",
+            "practitioner",
+            "--role",
+            "coordinator",
+        ],
+        &env,
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+
+    let disable = concordat(dir.path(), &["principals", "disable", "nurse"], &env);
+    assert!(disable.status.success(), "{}", stderr(&disable));
+
+    let list = concordat(dir.path(), &["principals", "list"], &env);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let listing = stdout(&list);
+    let row = listing.lines().find(|l| l.starts_with("nurse")).unwrap();
+    assert!(row.contains("disabled"), "{listing}");
+    assert!(row.contains("practitioner,coordinator") || row.contains("coordinator,practitioner"));
+    assert!(row.contains("CN=nurse, O=iow-nhs"), "{listing}");
+}
+
+#[test]
+fn a_bad_configuration_value_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = concordat(
+        dir.path(),
+        &["serve"],
+        &[("CONCORDAT_LIMITS_PER_PRINCIPAL_RPS", "fast")],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output).to_lowercase();
+    assert!(message.contains("limits.per_principal_rps"), "{message}");
+}
+
+#[test]
+fn an_unknown_database_scheme_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = concordat(
+        dir.path(),
+        &["migrate"],
+        &[("CONCORDAT_DATABASE_URL", "mysql://db/concordat")],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("unsupported database scheme"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_missing_configuration_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .current_dir(dir.path())
+        .args(["--config", "nowhere.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("nowhere.toml"),
+        "{}",
+        stderr(&output)
+    );
+}

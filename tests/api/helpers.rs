@@ -1,0 +1,274 @@
+//! `spawn_app()` and the clients and certificates the tests call it with.
+
+use std::{num::NonZeroU32, path::PathBuf, time::Duration};
+
+use concordat::{
+    config::{
+        AuditSettings, DatabaseSettings, DatabaseUrl, DevSettings, KeySettings, LimitSettings,
+        PolicySettings, ServerSettings, Settings, TelemetrySettings, TlsSettings,
+    },
+    db::{agencies, principals, Database},
+    domain::{
+        Agency, AgencyId, AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus,
+        Role,
+    },
+    pki::{CertificateAuthority, IssuedCertificate, PkiDirectory},
+    startup::Application,
+    tls,
+};
+use diesel::{pg::PgConnection, Connection, RunQueryDsl};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+
+pub struct TestApp {
+    pub port: u16,
+    pub ops_port: u16,
+    pub database: Database,
+    pub pki: PkiDirectory,
+    _dir: TempDir,
+}
+
+/// A database for one test: a file in `dir`, or a new PostgreSQL database.
+pub fn test_database_url(dir: &std::path::Path) -> DatabaseUrl {
+    DatabaseUrl::parse(&test_database_url_string(dir)).unwrap()
+}
+
+/// The same as [`test_database_url`], as the string an operator would configure.
+pub fn test_database_url_string(dir: &std::path::Path) -> String {
+    match std::env::var("CONCORDAT_TEST_POSTGRES_URL") {
+        Ok(base) if !base.is_empty() => fresh_postgres_database(&base),
+        _ => format!("sqlite://{}", dir.join("concordat.db").display()),
+    }
+}
+
+pub fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("concordat_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::establish(base).expect("CONCORDAT_TEST_POSTGRES_URL reachable");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .unwrap();
+    let mut url = url::Url::parse(base).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let pki = PkiDirectory::new(dir.join("pki"));
+    Settings {
+        server: ServerSettings {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ops_bind: "127.0.0.1:0".parse().unwrap(),
+        },
+        dev: DevSettings { enabled: false },
+        tls: TlsSettings {
+            cert: pki.server_certificate(),
+            key: pki.server_key(),
+            client_ca: pki.ca_certificate(),
+            crl: pki.crl(),
+        },
+        database: DatabaseSettings {
+            url: test_database_url(dir),
+        },
+        keys: KeySettings {
+            dir: dir.join("keys"),
+        },
+        audit: AuditSettings {
+            origin: "concordat.test/log".into(),
+            checkpoint_every: Duration::from_secs(60),
+        },
+        limits: LimitSettings {
+            per_principal_rps: NonZeroU32::new(1000).unwrap(),
+            per_principal_burst: NonZeroU32::new(1000).unwrap(),
+            max_body_bytes: 64 * 1024,
+        },
+        policy: PolicySettings {
+            record_types: PathBuf::from("config/record-types.toml"),
+            agreements: PathBuf::from("config/agreements"),
+            suppression_threshold: 5,
+        },
+        telemetry: TelemetrySettings::default(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the gateway with a new PKI, a new database and the four sample agencies.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    adjust(&mut settings);
+    let pki = PkiDirectory::new(dir.path().join("pki"));
+    pki.init().unwrap();
+
+    let application = Application::build(&settings)
+        .await
+        .expect("application builds");
+    let (port, ops_port) = (application.port(), application.ops_port());
+    tokio::spawn(application.run_until_stopped());
+
+    let database = Database::connect(&settings.database.url).unwrap();
+    for (id, kind) in [
+        ("hampshire-police", AgencyKind::Police),
+        ("iow-nhs", AgencyKind::Health),
+        ("scas", AgencyKind::Ambulance),
+        ("iow-recovery", AgencyKind::Programme),
+    ] {
+        let agency = Agency::new(AgencyId::parse(id).unwrap(), kind, id).unwrap();
+        database
+            .run(move |conn| agencies::insert(conn, &agency))
+            .await
+            .unwrap();
+    }
+    TestApp {
+        port,
+        ops_port,
+        database,
+        pki,
+
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ops_port)
+    }
+
+    /// A client certificate `CN=name, O=agency` from this app's CA, not registered.
+    pub fn issue(&self, name: &str, agency: &str) -> IssuedCertificate {
+        let agency = AgencyId::parse(agency).unwrap();
+        let path = self.pki.issue_client(name, &agency, 30).unwrap();
+        IssuedCertificate {
+            certificate_pem: std::fs::read_to_string(path).unwrap(),
+            key_pem: std::fs::read_to_string(self.pki.client_key(name)).unwrap(),
+        }
+    }
+
+    /// Issues a certificate and registers a principal `name` of `agency` with `roles`.
+    pub async fn register(&self, name: &str, agency: &str, roles: &[Role]) -> IssuedCertificate {
+        let issued = self.issue(name, agency);
+        self.add_principal(name, agency, roles, &issued).await;
+        issued
+    }
+
+    pub async fn add_principal(
+        &self,
+        name: &str,
+        agency: &str,
+        roles: &[Role],
+        certificate: &IssuedCertificate,
+    ) {
+        let chain = rustls_pki_types::pem::PemObject::pem_slice_iter(
+            certificate.certificate_pem.as_bytes(),
+        )
+        .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
+        .unwrap();
+        let (subject, issuer, _, _) = tls::describe(&chain[0]).unwrap();
+        let principal = Principal {
+            id: PrincipalId::parse(name).unwrap(),
+            version: 1,
+            agency: AgencyId::parse(agency).unwrap(),
+            roles: roles.iter().copied().collect(),
+            certificate: CertificateBinding { subject, issuer },
+            status: PrincipalStatus::Active,
+        };
+        self.database
+            .run(move |conn| principals::add(conn, &principal))
+            .await
+            .unwrap();
+    }
+
+    pub async fn disable(&self, name: &str) {
+        let id = PrincipalId::parse(name).unwrap();
+        self.database
+            .run(move |conn| principals::disable(conn, &id))
+            .await
+            .unwrap();
+    }
+
+    /// A client presenting `certificate`, trusting this app's CA, keeping connections alive.
+    pub fn client(&self, certificate: &IssuedCertificate) -> reqwest::Client {
+        let identity = reqwest::Identity::from_pem(
+            format!("{}{}", certificate.certificate_pem, certificate.key_pem).as_bytes(),
+        )
+        .unwrap();
+        self.client_builder().identity(identity).build().unwrap()
+    }
+
+    pub fn client_without_certificate(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    fn client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = std::fs::read(self.pki.ca_certificate()).unwrap();
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .http1_only()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(10))
+    }
+
+    pub async fn whoami(&self, client: &reqwest::Client) -> reqwest::Result<reqwest::Response> {
+        client.get(self.url("/v1/whoami")).send().await
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.ops_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Repeats `attempt` until it returns true or `within` passes; says whether it did.
+/// Used only where the contract itself is "within N seconds" (CRL reload).
+pub async fn eventually<F, Fut>(within: Duration, mut attempt: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if attempt().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A certificate from an unrelated CA, with the same names a registered client might use.
+pub fn foreign_certificate(name: &str, agency: &str) -> IssuedCertificate {
+    let now = OffsetDateTime::now_utc();
+    CertificateAuthority::generate("Some other CA")
+        .unwrap()
+        .issue_client(
+            name,
+            agency,
+            now - time::Duration::days(1),
+            now + time::Duration::days(1),
+        )
+        .unwrap()
+}
+
+/// Parses a problem document and checks its media type.
+pub async fn problem(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    response.json().await.unwrap()
+}

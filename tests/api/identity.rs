@@ -1,0 +1,82 @@
+//! Certificate → principal mapping: unknown, disabled and wrong-agency callers are refused.
+
+use concordat::domain::Role;
+
+use crate::helpers::{problem, spawn_app};
+
+#[tokio::test]
+async fn a_valid_but_unregistered_certificate_is_unknown_principal() {
+    let app = spawn_app().await;
+    let certificate = app.issue("stranger", "hampshire-police");
+
+    let response = app.whoami(&app.client(&certificate)).await.unwrap();
+
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = problem(response).await;
+    assert_eq!(body["code"], "unknown_principal");
+    assert_eq!(body["type"], "urn:concordat:problem:unknown_principal");
+    assert_eq!(body["status"], 403);
+}
+
+#[tokio::test]
+async fn disabling_a_principal_refuses_its_next_request_on_the_same_connection() {
+    let app = spawn_app().await;
+    let certificate = app
+        .register("nhs-nurse", "iow-nhs", &[Role::Practitioner])
+        .await;
+    let kept_alive = app.client(&certificate);
+    assert_eq!(app.whoami(&kept_alive).await.unwrap().status(), 200);
+
+    app.disable("nhs-nurse").await;
+
+    let response = app.whoami(&kept_alive).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(problem(response).await["code"], "unknown_principal");
+}
+
+#[tokio::test]
+async fn a_certificate_whose_organisation_is_not_the_principal_agency_is_refused() {
+    let app = spawn_app().await;
+    // Issued for the police, registered (by mistake or malice) as an NHS principal.
+    let certificate = app.issue("police-mentor", "hampshire-police");
+    app.add_principal(
+        "police-mentor",
+        "iow-nhs",
+        &[Role::Practitioner],
+        &certificate,
+    )
+    .await;
+
+    let response = app.whoami(&app.client(&certificate)).await.unwrap();
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(problem(response).await["code"], "unknown_principal");
+}
+
+#[tokio::test]
+async fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.limits.per_principal_rps = std::num::NonZeroU32::new(1).unwrap();
+        settings.limits.per_principal_burst = std::num::NonZeroU32::new(2).unwrap();
+    })
+    .await;
+    let certificate = app.register("scas-system", "scas", &[Role::System]).await;
+    let client = app.client(&certificate);
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let response = app.whoami(&client).await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry_after), "{retry_after}");
+            assert_eq!(problem(response).await["code"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+}

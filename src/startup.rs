@@ -44,12 +44,17 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let database = Database::connect(&settings.database.url).context("database.url")?;
-        let migrator = database.clone();
-        let applied = tokio::task::spawn_blocking(move || migrator.migrate()).await??;
-        if !applied.is_empty() {
-            tracing::info!(?applied, "database migrated");
-        }
+        // Opening the pool and migrating block on I/O: keep them off the executor.
+        let url = settings.database.url.clone();
+        let database = tokio::task::spawn_blocking(move || -> anyhow::Result<Database> {
+            let database = Database::connect(&url).context("database.url")?;
+            let applied = database.migrate()?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "database migrated");
+            }
+            Ok(database)
+        })
+        .await??;
 
         let metrics = Metrics::new()?;
         let verifier = ClientVerifier::load(

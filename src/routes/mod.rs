@@ -30,3 +30,93 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
         .service(web::scope("/v1").service(web::resource("/whoami").get(whoami::whoami)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{
+        http::header::CONTENT_TYPE,
+        middleware::from_fn,
+        test::{call_service, init_service, read_body_json, TestRequest},
+        web, App, HttpResponse,
+    };
+    use serde::Deserialize;
+
+    use super::configure;
+    use crate::telemetry::observe_request;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        #[allow(dead_code, reason = "only its presence in the JSON matters here")]
+        name: String,
+    }
+
+    async fn accept(_: web::Json<Strict>) -> HttpResponse {
+        HttpResponse::NoContent().finish()
+    }
+
+    /// Sends `body` with `content_type` through the API's own extractor settings and
+    /// returns the status and problem `code`.
+    async fn post(content_type: &str, body: &str) -> (u16, serde_json::Value) {
+        let app = init_service(
+            App::new()
+                .configure(configure(64))
+                .route("/strict", web::post().to(accept))
+                .wrap(from_fn(observe_request)),
+        )
+        .await;
+        let request = TestRequest::post()
+            .uri("/strict")
+            .insert_header((CONTENT_TYPE, content_type))
+            .set_payload(body.to_owned())
+            .to_request();
+        let response = call_service(&app, request).await;
+        let status = response.status().as_u16();
+        if status == 204 {
+            return (status, serde_json::Value::Null);
+        }
+        assert_eq!(
+            response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let problem: serde_json::Value = read_body_json(response).await;
+        (status, problem["code"].clone())
+    }
+
+    #[actix_web::test]
+    async fn well_formed_json_of_the_right_shape_is_accepted() {
+        assert_eq!(post("application/json", r#"{"name":"x"}"#).await.0, 204);
+    }
+
+    #[actix_web::test]
+    async fn malformed_json_is_400() {
+        assert_eq!(
+            post("application/json", "{\"name\":").await,
+            (400, "bad_request".into())
+        );
+    }
+
+    #[actix_web::test]
+    async fn unknown_fields_are_422() {
+        let (status, code) = post("application/json", r#"{"name":"x","extra":1}"#).await;
+        assert_eq!((status, code), (422, "invalid".into()));
+    }
+
+    #[actix_web::test]
+    async fn wrong_content_type_is_415() {
+        let (status, code) = post("text/plain", r#"{"name":"x"}"#).await;
+        assert_eq!((status, code), (415, "unsupported_media_type".into()));
+    }
+
+    #[actix_web::test]
+    async fn bodies_over_the_limit_are_413() {
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(100));
+        assert_eq!(
+            post("application/json", &big).await,
+            (413, "payload_too_large".into())
+        );
+    }
+}

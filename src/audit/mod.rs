@@ -1,0 +1,2 @@
+//! The audit trail.
+pub mod merkle;

@@ -13,6 +13,7 @@ pub mod db;
 pub mod dev;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod identity;
 pub mod metrics;
 pub mod ops;

@@ -3,12 +3,10 @@
 //!
 //! Production deployments use their own CA; this module serves `concordat certs`, dev mode
 //! and the test suite. Private keys are written with mode 0600 and files are replaced by
-//! rename, so a reader (the CRL watcher) never sees half a file.
+//! rename (see [`crate::files`]), so the CRL watcher never reads half a CRL.
 
 use std::{
     fs,
-    io::Write,
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
@@ -346,32 +344,17 @@ fn read(path: &Path) -> Result<String, PkiError> {
 }
 
 fn write_public(path: &Path, contents: &str) -> Result<(), PkiError> {
-    write_replacing(path, contents, 0o644)
-}
-
-pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
-    write_replacing(path, contents, 0o600)
-}
-
-/// Writes a sibling temporary file with `mode`, syncs it, then renames it over `path`.
-fn write_replacing(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io {
+    crate::files::write_public(path, contents.as_bytes()).map_err(|source| PkiError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(io)?;
-    file.write_all(contents.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&temporary, path).map_err(io)
+    })
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
+    crate::files::write_private(path, contents.as_bytes()).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -1,2 +1,4 @@
 //! The audit trail.
+pub mod checkpoint;
+pub mod entry;
 pub mod merkle;

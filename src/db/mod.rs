@@ -193,11 +193,11 @@ impl r2d2::ManageConnection for ConnectionManager {
 }
 
 /// Timestamps are stored as integer microseconds since the Unix epoch, UTC.
-pub(crate) fn to_micros(at: OffsetDateTime) -> i64 {
+pub fn to_micros(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     to_micros(OffsetDateTime::now_utc())
 }
 

@@ -1,0 +1,330 @@
+//! One audit entry: a flat JSON object of strings, integers, booleans, nulls and string
+//! arrays (no floats, no nesting), and its leaf data, the RFC 8785 (JCS) canonical JSON
+//! of that object. Entries name fields and categories, never values.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+
+/// RFC 3339, UTC, microseconds: the precision both databases keep.
+const TIME_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Granted,
+    Denied,
+    Error,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Granted, Self::Denied, Self::Error]
+            .into_iter()
+            .find(|d| d.as_str() == raw)
+    }
+}
+
+/// What a request contributes to its entry; the writer assigns the leaf index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEntry {
+    /// Microseconds since the Unix epoch, UTC.
+    pub time_micros: i64,
+    pub request_id: String,
+    pub principal_id: Option<String>,
+    pub agency_id: Option<String>,
+    pub roles: Vec<String>,
+    pub certificate_sha256: Option<String>,
+    pub action: String,
+    pub decision: Decision,
+    pub reason: String,
+    pub purpose: Option<String>,
+    pub subject_id: Option<String>,
+    pub record_ids: Vec<String>,
+    /// `"<agreement id>@<version>"` for each agreement applied.
+    pub agreements: Vec<String>,
+    pub consent_version: Option<i64>,
+    /// `"type.field:category"` released.
+    pub released: Vec<String>,
+    /// `"type.field:category"` withheld.
+    pub withheld: Vec<String>,
+    pub break_glass: bool,
+    pub justification: Option<String>,
+    /// Hex SHA-256 of the response body sent, when it was known before sending.
+    pub response_sha256: Option<String>,
+}
+
+impl PendingEntry {
+    /// An entry for `action` now, with every optional part empty.
+    pub fn new(request_id: &str, action: &str, decision: Decision, reason: &str) -> Self {
+        Self {
+            time_micros: crate::db::now_micros(),
+            request_id: request_id.to_owned(),
+            principal_id: None,
+            agency_id: None,
+            roles: Vec::new(),
+            certificate_sha256: None,
+            action: action.to_owned(),
+            decision,
+            reason: reason.to_owned(),
+            purpose: None,
+            subject_id: None,
+            record_ids: Vec::new(),
+            agreements: Vec::new(),
+            consent_version: None,
+            released: Vec::new(),
+            withheld: Vec::new(),
+            break_glass: false,
+            justification: None,
+            response_sha256: None,
+        }
+    }
+
+    pub fn at_index(self, leaf_index: u64) -> AuditEntry {
+        AuditEntry {
+            leaf_index,
+            time: format_time(self.time_micros),
+            request_id: self.request_id,
+            principal_id: self.principal_id,
+            agency_id: self.agency_id,
+            roles: self.roles,
+            certificate_sha256: self.certificate_sha256,
+            action: self.action,
+            decision: self.decision,
+            reason: self.reason,
+            purpose: self.purpose,
+            subject_id: self.subject_id,
+            record_ids: self.record_ids,
+            agreements: self.agreements,
+            consent_version: self.consent_version,
+            released: self.released,
+            withheld: self.withheld,
+            break_glass: self.break_glass,
+            justification: self.justification,
+            response_sha256: self.response_sha256,
+        }
+    }
+}
+
+/// An entry as hashed, exported and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub leaf_index: u64,
+    /// RFC 3339 UTC with microseconds.
+    pub time: String,
+    pub request_id: String,
+    pub principal_id: Option<String>,
+    pub agency_id: Option<String>,
+    pub roles: Vec<String>,
+    pub certificate_sha256: Option<String>,
+    pub action: String,
+    pub decision: Decision,
+    pub reason: String,
+    pub purpose: Option<String>,
+    pub subject_id: Option<String>,
+    pub record_ids: Vec<String>,
+    pub agreements: Vec<String>,
+    pub consent_version: Option<i64>,
+    pub released: Vec<String>,
+    pub withheld: Vec<String>,
+    pub break_glass: bool,
+    pub justification: Option<String>,
+    pub response_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeafDataError {
+    #[error("leaf data is not an audit entry: {0}")]
+    Parse(String),
+    #[error("leaf data is not in canonical form")]
+    NotCanonical,
+    #[error("entry holds a value JCS cannot carry here: {0}")]
+    Unsupported(&'static str),
+}
+
+impl AuditEntry {
+    /// The RFC 8785 canonical JSON of this entry: the bytes that are hashed.
+    pub fn leaf_data(&self) -> Result<Vec<u8>, LeafDataError> {
+        let value = serde_json::to_value(self).map_err(|e| LeafDataError::Parse(e.to_string()))?;
+        let mut out = Vec::with_capacity(512);
+        canonical(&value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Parses leaf data and insists it is exactly the canonical encoding of what it holds,
+    /// so one entry cannot have two encodings (and two hashes).
+    pub fn from_leaf_data(data: &[u8]) -> Result<Self, LeafDataError> {
+        let entry: Self =
+            serde_json::from_slice(data).map_err(|e| LeafDataError::Parse(e.to_string()))?;
+        if entry.leaf_data()? != data {
+            return Err(LeafDataError::NotCanonical);
+        }
+        Ok(entry)
+    }
+
+    pub fn time_micros(&self) -> Option<i64> {
+        OffsetDateTime::parse(&self.time, TIME_FORMAT)
+            .ok()
+            .map(crate::db::to_micros)
+    }
+}
+
+pub fn format_time(micros: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|t| t.format(TIME_FORMAT).ok())
+        .unwrap_or_default()
+}
+
+/// RFC 8785 for the values audit entries may hold: members sorted by key (all keys are
+/// ASCII, so byte order is UTF-16 order), no insignificant whitespace, strings escaped as
+/// ECMAScript does (serde_json's escaping is the same: `\"`, `\\`, `\b \f \n \r \t`,
+/// other controls as lowercase `\u00xx`, everything else literal), integers in decimal.
+fn canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), LeafDataError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            // I-JSON: integers beyond 2^53 lose precision in other readers.
+            let fits = n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53)
+                || n.as_u64().is_some_and(|u| u <= 1 << 53);
+            if !fits {
+                return Err(LeafDataError::Unsupported(
+                    "a float or an integer beyond 2^53",
+                ));
+            }
+            out.extend_from_slice(n.to_string().as_bytes());
+        }
+        Value::String(s) => string(s, out)?,
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !item.is_string() {
+                    return Err(LeafDataError::Unsupported("an array of non-strings"));
+                }
+                canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            let mut keys: Vec<&String> = members.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(key, out)?;
+                out.push(b':');
+                match members.get(key) {
+                    Some(Value::Object(_)) => {
+                        return Err(LeafDataError::Unsupported("a nested object"))
+                    }
+                    Some(member) => canonical(member, out)?,
+                    None => {}
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn string(s: &str, out: &mut Vec<u8>) -> Result<(), LeafDataError> {
+    serde_json::to_writer(&mut *out, s).map_err(|e| LeafDataError::Parse(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sample() -> AuditEntry {
+        let mut pending = PendingEntry::new("req-1", "whoami.read", Decision::Granted, "ok");
+        pending.time_micros = 1_764_352_800_123_456;
+        pending.principal_id = Some("police-mentor".into());
+        pending.roles = vec!["practitioner".into()];
+        pending.released = vec!["health.crisis_plan.triggers:crisis_plan".into()];
+        pending.consent_version = Some(3);
+        pending.at_index(41)
+    }
+
+    #[test]
+    fn leaf_data_is_sorted_compact_and_round_trips() {
+        let entry = sample();
+        let data = entry.leaf_data().unwrap();
+        let text = std::str::from_utf8(&data).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"action":"whoami.read","agency_id":null,"agreements":[],"break_glass":false"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#""leaf_index":41,"#));
+        assert!(
+            text.contains(r#""time":"2025-11-28T18:00:00.123456Z""#),
+            "{text}"
+        );
+        assert!(!text.contains(' ') || text.contains("\" "), "{text}");
+        assert_eq!(AuditEntry::from_leaf_data(&data).unwrap(), entry);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_rfc_8785_requires() {
+        let mut entry = sample();
+        entry.justification = Some("a\nb \"q\" \\ \t \u{7} é € 😀 \u{2028}".into());
+        let data = entry.leaf_data().unwrap();
+        let text = std::str::from_utf8(&data).unwrap();
+        for expected in [
+            r"a\nb",
+            r#"\"q\""#,
+            r"\\",
+            r"\t",
+            r"\u0007",
+            "é € 😀",
+            "\u{2028}",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_encodings_of_an_entry_are_refused() {
+        let data = String::from_utf8(sample().leaf_data().unwrap()).unwrap();
+        let spaced = data.replacen(",", ", ", 1);
+        assert_eq!(
+            AuditEntry::from_leaf_data(spaced.as_bytes()),
+            Err(LeafDataError::NotCanonical)
+        );
+        let extra = data.replacen("{", r#"{"extra":1,"#, 1);
+        assert!(matches!(
+            AuditEntry::from_leaf_data(extra.as_bytes()),
+            Err(LeafDataError::Parse(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_canonical_leaf_data(reason in any::<String>(), request in "[ -~]{0,40}") {
+            let mut entry = sample();
+            entry.reason = reason;
+            entry.request_id = request;
+            let data = entry.leaf_data().unwrap();
+            prop_assert_eq!(AuditEntry::from_leaf_data(&data).unwrap(), entry);
+        }
+    }
+}

@@ -1,15 +1,23 @@
 //! The `concordat` command line for operators: serve, migrate, the development PKI,
-//! agencies and principals. Every command exits non-zero with a message on failure.
+//! agencies, principals and the audit trail. Every command exits non-zero with a message on failure.
 
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    time::Instant,
 };
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
+    audit::{
+        checkpoint::VerifierKey,
+        export::{self, ExportFormat, Exporter},
+        store::Filter,
+        verify,
+    },
     config::{Settings, TelemetrySettings},
     db::{agencies, principals, Database},
     dev,
@@ -52,6 +60,33 @@ pub enum Command {
     /// Certificate holders known to the gateway.
     #[command(subcommand)]
     Principals(PrincipalsCommand),
+    /// The audit trail: verify it, export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every leaf and node, check every checkpoint; exit 1 naming the first fault.
+    Verify {
+        /// A checkpoint saved earlier (a witness's copy) that the log must extend.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Write the trail as NDJSON (exactly the hashed entries), CSV or a FHIR R4 Bundle.
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// RFC 3339; entries at or after.
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339; entries before.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +153,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(command) => {
             quiet_telemetry()?;
             certs(command, &mut std::io::stdout().lock())
+        }
+        Command::Audit(command) => {
+            quiet_telemetry()?;
+            let settings = Settings::load(&cli.config)?;
+            tokio::task::spawn_blocking(move || {
+                audit(command, &settings, &mut std::io::stdout().lock())
+            })
+            .await?
         }
         command => {
             quiet_telemetry()?;
@@ -256,11 +299,99 @@ fn administer(command: Command, settings: &Settings, out: &mut impl Write) -> an
                 )?;
             }
         }
-        Command::Serve | Command::Migrate | Command::Certs(_) => {
+        Command::Serve | Command::Migrate | Command::Certs(_) | Command::Audit(_) => {
             bail!("internal: command dispatched to the wrong handler")
         }
     }
     Ok(())
+}
+
+/// Audit commands read the trail as it is: they never migrate or write.
+fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
+    let database = Database::connect(&settings.database.url).context("database.url")?;
+    match command {
+        AuditCommand::Verify { checkpoint } => {
+            let vkey_path = settings.keys.dir.join("audit-checkpoint.vkey");
+            let vkey = std::fs::read_to_string(&vkey_path)
+                .with_context(|| format!("keys.dir: cannot read {}", vkey_path.display()))?;
+            let key = VerifierKey::parse(&vkey)?;
+            let witness = checkpoint
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("--checkpoint: cannot read {}", path.display()))
+                })
+                .transpose()?;
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let started = Instant::now();
+            let outcome = verify::verify_database(
+                &database,
+                &key,
+                &settings.audit.origin,
+                witness.as_deref(),
+                &mut |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+            )?;
+            bar.finish_and_clear();
+            match outcome {
+                Ok(report) => writeln!(
+                    out,
+                    "audit trail verified: {} entries, {} checkpoints{}, in {:.2?}",
+                    report.entries,
+                    report.checkpoints,
+                    if witness.is_some() {
+                        ", extends the witness checkpoint"
+                    } else {
+                        ""
+                    },
+                    started.elapsed()
+                )?,
+                Err(failure) => bail!("audit trail verification FAILED at {failure}"),
+            }
+        }
+        AuditCommand::Export {
+            format,
+            from,
+            to,
+            out: path,
+        } => {
+            let filter = Filter {
+                from_micros: parse_cli_time("--from", from.as_deref())?,
+                to_micros: parse_cli_time("--to", to.as_deref())?,
+                ..Filter::default()
+            };
+            let mut exporter = Exporter::new(format, &settings.audit.origin);
+            let mut file = path
+                .as_ref()
+                .map(|path| {
+                    std::fs::File::create(path)
+                        .map(std::io::BufWriter::new)
+                        .with_context(|| format!("--out: cannot create {}", path.display()))
+                })
+                .transpose()?;
+            let written = database.run_blocking(|conn| {
+                Ok(match file.as_mut() {
+                    Some(file) => export::write_all(conn, &filter, &mut exporter, file),
+                    None => export::write_all(conn, &filter, &mut exporter, out),
+                })
+            })??;
+            if let Some(mut file) = file {
+                file.flush()?;
+                eprintln!("exported {written} entries");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_cli_time(flag: &str, raw: Option<&str>) -> anyhow::Result<Option<i64>> {
+    raw.map(|raw| {
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+            .map(crate::db::to_micros)
+            .with_context(|| format!("{flag}: {raw} is not an RFC 3339 timestamp"))
+    })
+    .transpose()
 }
 
 /// The certificate's subject and issuer, refusing a certificate whose `O` is not the

@@ -107,6 +107,14 @@ pub struct AuditSettings {
     /// How often a checkpoint is signed while the tree grows, e.g. `"30s"`.
     #[serde(with = "humantime_serde")]
     pub checkpoint_every: Duration,
+    /// How long a request waits for its entry to be durable before it is refused with
+    /// 503 (and discloses nothing).
+    #[serde(with = "humantime_serde", default = "default_append_timeout")]
+    pub append_timeout: Duration,
+}
+
+fn default_append_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +243,12 @@ impl Settings {
         if self.audit.checkpoint_every.is_zero() {
             return Err(ConfigError::Value {
                 key: "audit.checkpoint_every",
+                message: "must be longer than zero".into(),
+            });
+        }
+        if self.audit.append_timeout.is_zero() {
+            return Err(ConfigError::Value {
+                key: "audit.append_timeout",
                 message: "must be longer than zero".into(),
             });
         }

@@ -13,15 +13,23 @@
 //!   audit issue; this type is what it records).
 //!
 //! actix-web's own failures (malformed JSON, unknown route, wrong method, body too large,
-//! wrong content type) are turned into the same documents by the request middleware in
-//! [`crate::telemetry`], so no error leaves the gateway in another shape.
+//! wrong content type) are turned into the same documents by [`render_problems`], so no
+//! error leaves the gateway in another shape.
 
 use actix_web::{
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
     error::{JsonPayloadError, PathError, QueryPayloadError},
-    http::{header, StatusCode},
-    HttpResponse, ResponseError,
+    http::{
+        header::{self, HeaderValue},
+        StatusCode,
+    },
+    middleware::Next,
+    HttpMessage, HttpResponse, ResponseError,
 };
 use serde::Serialize;
+
+use crate::telemetry::RequestId;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -235,6 +243,63 @@ impl ResponseError for ApiError {
         }
         response.body(self.problem().to_json())
     }
+}
+
+/// The reason an audit entry records for a response: the problem `code` of its error, or
+/// `ok`.
+pub fn reason_code<B>(response: &HttpResponse<B>) -> String {
+    let status = response.status();
+    match response.error().and_then(|e| e.as_error::<ApiError>()) {
+        Some(api_error) => api_error.code().to_owned(),
+        None if status.is_client_error() || status.is_server_error() => {
+            Problem::for_status(status).code
+        }
+        None => "ok".to_owned(),
+    }
+}
+
+/// Middleware: replaces every error response's body with the problem document for its
+/// error (ours or actix's), with the request id. Status and other headers (`Retry-After`)
+/// stay. Logs 5xx causes; never bodies.
+pub async fn render_problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let response = next.call(req).await?.map_into_boxed_body();
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let problem = match response.response().error() {
+        Some(error) => match error.as_error::<ApiError>() {
+            Some(api_error) => {
+                if status.is_server_error() {
+                    tracing::error!(code = api_error.code(), error = ?api_error, "request failed");
+                } else {
+                    tracing::debug!(code = api_error.code(), "request refused");
+                }
+                api_error.problem()
+            }
+            None => {
+                if status.is_server_error() {
+                    tracing::error!(error = %error, "request failed");
+                }
+                Problem::for_status(status)
+            }
+        },
+        None => Problem::for_status(status),
+    };
+    let problem = match &request_id {
+        Some(RequestId(id)) => problem.with_request_id(id),
+        None => problem,
+    };
+    let body = problem.to_json();
+    Ok(response.map_body(|head, _| {
+        head.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        BoxBody::new(body)
+    }))
 }
 
 impl From<crate::db::DbError> for ApiError {

@@ -19,7 +19,7 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::{
     db::{principals, Database},
-    domain::{Principal, PrincipalId},
+    domain::{Principal, PrincipalId, Role},
     error::ApiError,
     tls::{ClientVerifier, PeerCertificate},
 };
@@ -148,6 +148,21 @@ async fn resolve(
         return Err(unknown());
     }
     Ok(principal)
+}
+
+impl Caller {
+    /// Refuses with 403 `role` unless the caller holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.iter().any(|role| self.principal.has_role(*role)) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(
+                "role",
+                format!("This needs the role {}.", names.join(" or ")),
+            ))
+        }
+    }
 }
 
 impl FromRequest for Caller {

@@ -6,18 +6,21 @@ use std::net::TcpListener;
 use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
-use crate::{db::Database, metrics::Metrics};
+use crate::{audit::AuditLog, db::Database, metrics::Metrics};
 
 pub fn server(
     listener: TcpListener,
     database: Database,
+    audit_log: AuditLog,
     metrics: Metrics,
 ) -> std::io::Result<Server> {
     let database = web::Data::new(database);
+    let audit_log = web::Data::new(audit_log);
     let metrics = web::Data::new(metrics);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(database.clone())
+            .app_data(audit_log.clone())
             .app_data(metrics.clone())
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
@@ -32,15 +35,26 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
-/// Ready when the database answers. (The audit writer joins this check when it exists.)
-async fn ready(database: web::Data<Database>) -> HttpResponse {
-    match database.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
+/// Ready when the database answers and the audit writer runs: without either, every
+/// request would be refused.
+async fn ready(database: web::Data<Database>, audit_log: web::Data<AuditLog>) -> HttpResponse {
+    let database_ok = match database.ping().await {
+        Ok(()) => true,
         Err(error) => {
-            tracing::warn!(%error, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "database": "unreachable"}))
+            tracing::warn!(%error, "readiness check: database unreachable");
+            false
         }
+    };
+    let writer_ok = audit_log.is_running();
+    let body = json!({
+        "status": if database_ok && writer_ok { "ready" } else { "unavailable" },
+        "database": if database_ok { "ok" } else { "unreachable" },
+        "audit_writer": if writer_ok { "ok" } else { "stopped" },
+    });
+    if database_ok && writer_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

@@ -14,11 +14,15 @@ use actix_web::{
 use anyhow::Context;
 
 use crate::{
+    audit::{self, checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
     db::Database,
+    error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
-    ops, routes, telemetry,
+    ops,
+    routes::{self, audit::AuditContext},
+    telemetry,
     tls::{self, ClientVerifier, PeerCertificate},
 };
 
@@ -31,6 +35,12 @@ pub struct Application {
     server: Server,
     ops_server: Server,
     crl_watch: tokio::task::JoinHandle<()>,
+    checkpoints: tokio::task::JoinHandle<()>,
+    audit_log: AuditLog,
+    audit_writer: std::thread::JoinHandle<()>,
+    database: Database,
+    signer: Arc<CheckpointSigner>,
+    origin: String,
 }
 
 impl std::fmt::Debug for Application {
@@ -44,17 +54,25 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        // Opening the pool and migrating block on I/O: keep them off the executor.
-        let url = settings.database.url.clone();
-        let database = tokio::task::spawn_blocking(move || -> anyhow::Result<Database> {
+        // Opening the pool, migrating and reading keys block on I/O: keep them off the
+        // executor.
+        let (url, keys, origin) = (
+            settings.database.url.clone(),
+            settings.keys.dir.clone(),
+            settings.audit.origin.clone(),
+        );
+        let (database, signer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let database = Database::connect(&url).context("database.url")?;
             let applied = database.migrate()?;
             if !applied.is_empty() {
                 tracing::info!(?applied, "database migrated");
             }
-            Ok(database)
+            let signer = CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
+            Ok((database, Arc::new(signer)))
         })
         .await??;
+        let (audit_log, audit_writer) =
+            AuditLog::start(database.clone(), settings.audit.append_timeout)?;
 
         let metrics = Metrics::new()?;
         let verifier = ClientVerifier::load(
@@ -83,21 +101,40 @@ impl Application {
             )),
         });
         let metrics_data = web::Data::new(metrics.clone());
+        let database_data = web::Data::new(database.clone());
+        let audit_data = web::Data::new(audit_log.clone());
+        let audit_context = web::Data::new(AuditContext {
+            origin: settings.audit.origin.clone(),
+            signer: Arc::clone(&signer),
+        });
         let max_body_bytes = settings.limits.max_body_bytes;
         let server = HttpServer::new(move || {
+            // Middleware, outermost last: request id and metrics; the audit entry (written
+            // before the response leaves); problem documents; identity.
             App::new()
                 .app_data(identity.clone())
                 .app_data(metrics_data.clone())
+                .app_data(database_data.clone())
+                .app_data(audit_data.clone())
+                .app_data(audit_context.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))
+                .wrap(from_fn(error::render_problems))
+                .wrap(from_fn(audit::middleware::record_requests))
                 .wrap(from_fn(telemetry::observe_request))
         })
         .on_connect(attach_peer_certificate)
         .listen_rustls_0_23(listener, tls_config)?
         .run();
-        let ops_server = ops::server(ops_listener, database, metrics)?;
+        let ops_server = ops::server(ops_listener, database.clone(), audit_log.clone(), metrics)?;
         let crl_watch = verifier.watch(CRL_POLL);
+        let checkpoints = checkpointer::spawn(
+            database.clone(),
+            Arc::clone(&signer),
+            settings.audit.origin.clone(),
+            settings.audit.checkpoint_every,
+        );
 
         Ok(Self {
             port,
@@ -105,6 +142,12 @@ impl Application {
             server,
             ops_server,
             crl_watch,
+            checkpoints,
+            audit_log,
+            audit_writer,
+            database,
+            signer,
+            origin: settings.audit.origin.clone(),
         })
     }
 
@@ -116,15 +159,33 @@ impl Application {
         self.ops_port
     }
 
-    /// Serves until a shutdown signal stops the API server; the ops listener stops with it.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// Serves until a shutdown signal stops the API server; then stops the ops listener,
+    /// lets the audit writer finish what is queued, and signs a last checkpoint.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let ops_handle = self.ops_server.handle();
         let ops = tokio::spawn(self.ops_server);
         let served = self.server.await;
         ops_handle.stop(true).await;
         self.crl_watch.abort();
+        self.checkpoints.abort();
         let _ = ops.await;
-        served
+
+        // The workers' handles went with the server; dropping ours closes the channel.
+        drop(self.audit_log);
+        let writer = self.audit_writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the audit writer panicked"))?;
+        let (signer, origin) = (self.signer, self.origin);
+        if let Some(size) = self
+            .database
+            .run(move |conn| checkpointer::checkpoint_now(conn, &signer, &origin))
+            .await?
+        {
+            tracing::info!(size, "final audit checkpoint signed");
+        }
+        served?;
+        Ok(())
     }
 }
 

@@ -2,8 +2,7 @@
 //!
 //! Every request gets a fresh request id (never the caller's: a client-chosen id could
 //! forge or split log lines), a span with the id, method, route pattern, principal, status
-//! and latency, a Prometheus observation, an `X-Request-Id` header, and, for any error, a
-//! problem document. Spans and events carry ids and route patterns only: never the path or
+//! and latency, a Prometheus observation and an `X-Request-Id` header. Spans and events carry ids and route patterns only: never the path or
 //! query (which may hold identifiers), bodies or record contents.
 
 use std::time::Instant;
@@ -11,7 +10,7 @@ use std::time::Instant;
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{self, HeaderName, HeaderValue},
+    http::header::{HeaderName, HeaderValue},
     middleware::Next,
     web, HttpMessage,
 };
@@ -20,7 +19,6 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{
     config::{LogFormat, TelemetrySettings},
-    error::{ApiError, Problem, PROBLEM_JSON},
     metrics::Metrics,
 };
 
@@ -77,11 +75,7 @@ pub async fn observe_request(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let mut response = if status.is_client_error() || status.is_server_error() {
-        span.in_scope(|| as_problem(response, &request_id))
-    } else {
-        response
-    };
+    let mut response = response;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response
             .headers_mut()
@@ -108,35 +102,4 @@ pub async fn observe_request(
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::info!("request completed"));
     Ok(response)
-}
-
-/// Replaces an error response's body with the problem document for its error, so actix's
-/// own errors and ours leave in one shape. Status and other headers (`Retry-After`) stay.
-fn as_problem(response: ServiceResponse<BoxBody>, request_id: &str) -> ServiceResponse<BoxBody> {
-    let status = response.status();
-    let problem = match response.response().error() {
-        Some(error) => match error.as_error::<ApiError>() {
-            Some(api_error) => {
-                if status.is_server_error() {
-                    tracing::error!(code = api_error.code(), error = ?api_error, "request failed");
-                } else {
-                    tracing::debug!(code = api_error.code(), "request refused");
-                }
-                api_error.problem()
-            }
-            None => {
-                if status.is_server_error() {
-                    tracing::error!(error = %error, "request failed");
-                }
-                Problem::for_status(status)
-            }
-        },
-        None => Problem::for_status(status),
-    };
-    let body = problem.with_request_id(request_id).to_json();
-    response.map_body(|head, _| {
-        head.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        BoxBody::new(body)
-    })
 }

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::{format_description::FormatItem, macros::format_description, OffsetDateTime};
+use time::{
+    format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
+};
 
 /// RFC 3339, UTC, microseconds: the precision both databases keep.
 const TIME_FORMAT: &[FormatItem<'static>] =
@@ -173,9 +175,10 @@ impl AuditEntry {
     }
 
     pub fn time_micros(&self) -> Option<i64> {
-        OffsetDateTime::parse(&self.time, TIME_FORMAT)
+        // The format's `Z` is a literal, so parse the wall time and declare it UTC.
+        PrimitiveDateTime::parse(&self.time, TIME_FORMAT)
             .ok()
-            .map(crate::db::to_micros)
+            .map(|t| crate::db::to_micros(t.assume_utc()))
     }
 }
 

@@ -1,4 +1,97 @@
-//! The audit trail.
+//! The audit trail: every request that reaches the application leaves exactly one entry,
+//! appended to an RFC 9162 Merkle tree, durable before the response leaves, with signed
+//! checkpoints an outside witness can hold the gateway to.
+//!
+//! - [`entry`]: the entry and its canonical (RFC 8785) leaf data;
+//! - [`merkle`]: the tree, proofs and their verification (pure);
+//! - [`checkpoint`]: C2SP signed notes and the Ed25519 key;
+//! - `store` (private writes) and `writer`: storage and the group-commit writer;
+//! - [`middleware`]: the request-level entry and the fail-closed rule;
+//! - [`verify`] and [`export`]: what auditors and the CLI run.
+
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod entry;
+pub mod export;
 pub mod merkle;
+pub mod middleware;
+pub mod store;
+pub mod verify;
+mod writer;
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use entry::{AuditEntry, Decision, PendingEntry};
+
+use crate::db::Database;
+
+/// Entries that may wait for the writer; beyond this, requests wait (back-pressure).
+const CHANNEL_CAPACITY: usize = 8192;
+
+/// Where an entry landed: the requester can later prove it against a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub leaf_index: u64,
+    pub leaf_hash: merkle::Hash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit writer has stopped")]
+    Closed,
+    #[error("the audit entry was not written in time")]
+    Timeout,
+    #[error("the audit entry could not be written")]
+    Failed,
+}
+
+/// The handle requests append through. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    jobs: mpsc::Sender<writer::Job>,
+    append_timeout: Duration,
+}
+
+impl AuditLog {
+    /// Starts the writer thread. It stops when the last handle is dropped, after
+    /// writing what was already queued.
+    pub fn start(
+        database: Database,
+        append_timeout: Duration,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (jobs, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let handle = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer::run(database, receiver))?;
+        Ok((
+            Self {
+                jobs,
+                append_timeout,
+            },
+            handle,
+        ))
+    }
+
+    /// Appends `entry` and returns once it is durable. Fails, and the caller must disclose
+    /// nothing, if the writer cannot take it or commit it within the append timeout.
+    pub async fn append(&self, entry: PendingEntry) -> Result<Receipt, AuditError> {
+        let (reply, receipt) = oneshot::channel();
+        let job = writer::Job { entry, reply };
+        tokio::time::timeout(self.append_timeout, async {
+            self.jobs.send(job).await.map_err(|_| AuditError::Closed)?;
+            match receipt.await {
+                Ok(Ok(receipt)) => Ok(receipt),
+                Ok(Err(())) => Err(AuditError::Failed),
+                Err(_) => Err(AuditError::Closed),
+            }
+        })
+        .await
+        .map_err(|_| AuditError::Timeout)?
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+}

@@ -24,4 +24,43 @@ diesel::table! {
 }
 
 diesel::joinable!(principals -> agencies (agency_id));
-diesel::allow_tables_to_appear_in_same_query!(agencies, principals);
+diesel::allow_tables_to_appear_in_same_query!(
+    agencies,
+    principals,
+    audit_entries,
+    audit_nodes,
+    audit_checkpoints
+);
+
+diesel::table! {
+    audit_entries (leaf_index) {
+        leaf_index -> BigInt,
+        time_micros -> BigInt,
+        request_id -> Text,
+        principal_id -> Nullable<Text>,
+        agency_id -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
+        action -> Text,
+        decision -> Text,
+        purpose -> Nullable<Text>,
+        break_glass -> Bool,
+        leaf_data -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_nodes (covers_to, level) {
+        covers_to -> BigInt,
+        level -> Integer,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (tree_size) {
+        tree_size -> BigInt,
+        root_hash -> Binary,
+        signed_note -> Text,
+        created_at -> BigInt,
+    }
+}

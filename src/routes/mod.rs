@@ -2,10 +2,11 @@
 //! the domain and the named queries of `db`, and return typed bodies; they never touch the
 //! schema or render errors themselves.
 
+pub mod audit;
 pub mod openapi;
 pub mod whoami;
 
-use actix_web::web;
+use actix_web::{http::Method, web};
 
 use crate::error::ApiError;
 
@@ -27,7 +28,36 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
         )
         // Resources (not bare routes) so that a known path with the wrong method is 405.
         .service(web::resource("/openapi.json").get(openapi::openapi_json))
-        .service(web::scope("/v1").service(web::resource("/whoami").get(whoami::whoami)));
+        .service(
+            web::scope("/v1")
+                .service(web::resource("/whoami").get(whoami::whoami))
+                .service(web::resource("/audit").get(audit::search))
+                .service(web::resource("/audit/entries/{leaf_index}").get(audit::entry))
+                .service(web::resource("/audit/checkpoint").get(audit::checkpoint))
+                .service(web::resource("/audit/checkpoint/key").get(audit::checkpoint_key))
+                .service(web::resource("/audit/consistency").get(audit::consistency))
+                .service(web::resource("/audit/export").get(audit::export)),
+        );
+    }
+}
+
+/// The audit action of a request, from its method and matched route pattern. Requests
+/// refused before they reach a handler (unknown principal, rate limit, wrong method) are
+/// recorded under the action they attempted.
+pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
+    let Some(pattern) = pattern else {
+        return "unknown_route";
+    };
+    match (method.as_str(), pattern) {
+        ("GET", "/v1/whoami") => "whoami.read",
+        ("GET", "/openapi.json") => "openapi.read",
+        ("GET", "/v1/audit") => "audit.search",
+        ("GET", "/v1/audit/entries/{leaf_index}") => "audit.entry",
+        ("GET", "/v1/audit/checkpoint") => "audit.checkpoint",
+        ("GET", "/v1/audit/checkpoint/key") => "audit.checkpoint_key",
+        ("GET", "/v1/audit/consistency") => "audit.consistency",
+        ("GET", "/v1/audit/export") => "audit.export",
+        _ => "method_not_allowed",
     }
 }
 

@@ -19,12 +19,22 @@ use crate::{
         description = "Multi-agency data-sharing gateway. Every path is served only over mutual TLS; \
                        the client certificate identifies the caller. Errors are RFC 9457 problem documents.",
     ),
-    paths(super::whoami::whoami, openapi_json),
+    paths(
+        super::whoami::whoami,
+        openapi_json,
+        super::audit::search,
+        super::audit::entry,
+        super::audit::checkpoint,
+        super::audit::checkpoint_key,
+        super::audit::consistency,
+        super::audit::export,
+    ),
     components(schemas(Problem, FieldError)),
     modifiers(&MutualTls),
     tags(
         (name = "identity", description = "Who the gateway takes the caller to be"),
         (name = "description", description = "This document"),
+        (name = "audit", description = "The tamper-evident audit trail (ig_auditor)"),
     )
 )]
 pub struct ApiDoc;

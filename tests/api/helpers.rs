@@ -75,6 +75,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
         audit: AuditSettings {
             origin: "concordat.test/log".into(),
             checkpoint_every: Duration::from_secs(60),
+            append_timeout: Duration::from_secs(5),
         },
         limits: LimitSettings {
             per_principal_rps: NonZeroU32::new(1000).unwrap(),

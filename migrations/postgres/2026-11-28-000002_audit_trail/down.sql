@@ -1,0 +1,4 @@
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_nodes;
+DROP TABLE audit_entries;
+DROP FUNCTION audit_append_only();

@@ -1,0 +1,134 @@
+//! The request-level audit entry and the fail-closed rule.
+//!
+//! Every request that reaches the application passes through [`record_requests`]. A
+//! handler that discloses data in a way the generic entry cannot describe (released and
+//! withheld fields, streamed exports) records its own entry with [`record`] before it
+//! answers; for every other request (whoami, auditor queries, every denial and error) this
+//! middleware writes the entry itself, from the route, the caller and the outcome, with the
+//! SHA-256 of the body about to be sent. Either way the response leaves only after its
+//! entry is durable; if the entry cannot be written the caller gets 503 and nothing else.
+
+use std::sync::Arc;
+
+use actix_web::{
+    body::{to_bytes, BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+    web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
+};
+use ring::digest::{digest, SHA256};
+
+use super::{AuditLog, Decision, PendingEntry, Receipt};
+use crate::{
+    error::{reason_code, ApiError},
+    identity::Caller,
+    routes,
+    telemetry::RequestId,
+    tls::PeerCertificate,
+};
+
+pub const AUDIT_ENTRY_HEADER: &str = "concordat-audit-entry";
+
+/// Marks a request whose handler recorded its own entry.
+#[derive(Debug, Clone, Copy)]
+struct Recorded(Receipt);
+
+/// An entry for this request with who asked and under which action, ready for the
+/// handler to add what it disclosed.
+pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> PendingEntry {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let action = routes::action(req.method(), req.match_pattern().as_deref());
+    let mut entry = PendingEntry::new(&request_id, action, decision, reason);
+    describe_caller(req, &mut entry);
+    entry
+}
+
+/// Appends a handler's own entry and returns once it is durable. The response must not be
+/// built from disclosed data unless this succeeds.
+pub async fn record(req: &HttpRequest, entry: PendingEntry) -> Result<Receipt, ApiError> {
+    let log = req
+        .app_data::<web::Data<AuditLog>>()
+        .ok_or(ApiError::AuditUnavailable)?;
+    let receipt = log.append(entry).await.map_err(|error| {
+        tracing::error!(%error, "audit entry not written; nothing disclosed");
+        ApiError::AuditUnavailable
+    })?;
+    req.extensions_mut().insert(Recorded(receipt));
+    Ok(receipt)
+}
+
+fn describe_caller(req: &HttpRequest, entry: &mut PendingEntry) {
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        entry.principal_id = Some(caller.principal.id.to_string());
+        entry.agency_id = Some(caller.principal.agency.to_string());
+        entry.roles = caller
+            .principal
+            .roles
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        entry.certificate_sha256 = Some(caller.certificate.sha256.clone());
+    } else if let Some(certificate) = req.conn_data::<Arc<PeerCertificate>>() {
+        entry.certificate_sha256 = Some(certificate.sha256.clone());
+    }
+}
+
+pub async fn record_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let recorded = response.request().extensions().get::<Recorded>().copied();
+    let (request, response) = response.into_parts();
+    let response = match recorded {
+        Some(Recorded(receipt)) => with_receipt(response, receipt),
+        None => record_generic(&request, response).await,
+    };
+    Ok(ServiceResponse::new(request, response))
+}
+
+async fn record_generic(request: &HttpRequest, response: HttpResponse) -> HttpResponse {
+    let status = response.status();
+    let decision = if status.is_server_error() {
+        Decision::Error
+    } else if status.is_client_error() {
+        Decision::Denied
+    } else {
+        Decision::Granted
+    };
+    let mut entry = entry_for(request, decision, &reason_code(&response));
+    let (head, body) = response.into_parts();
+    let Ok(body) = to_bytes(body).await else {
+        return unavailable(request);
+    };
+    entry.response_sha256 = Some(hex::encode(digest(&SHA256, &body)));
+    match record(request, entry).await {
+        Ok(receipt) => with_receipt(head.set_body(BoxBody::new(body)), receipt),
+        Err(_) => unavailable(request),
+    }
+}
+
+/// 503 with nothing of the original response in it.
+fn unavailable(request: &HttpRequest) -> HttpResponse {
+    let mut problem = ApiError::AuditUnavailable.problem();
+    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
+        problem = problem.with_request_id(id);
+    }
+    ApiError::AuditUnavailable
+        .error_response()
+        .set_body(BoxBody::new(problem.to_json()))
+}
+
+fn with_receipt(mut response: HttpResponse, receipt: Receipt) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&receipt.leaf_index.to_string()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(AUDIT_ENTRY_HEADER), value);
+    }
+    response
+}

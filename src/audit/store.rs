@@ -1,0 +1,382 @@
+//! The audit trail's storage: entries, Merkle nodes and checkpoints.
+//!
+//! It lives in the audit module rather than `db/` (the one exception to that rule) so that
+//! its writing functions can be private to the audit module: nothing else in the crate can
+//! append, and nothing at all can update or delete (the schema refuses it as well).
+
+use diesel::{connection::SimpleConnection, dsl::max, prelude::*, sql_types::BigInt};
+
+use super::{
+    entry::{AuditEntry, PendingEntry},
+    merkle::{self, CompactRange, Hash, NodeSource},
+    Receipt,
+};
+use crate::db::{
+    conflict_on_unique, now_micros,
+    schema::{audit_checkpoints, audit_entries, audit_nodes},
+    DbConnection, DbError,
+};
+
+/// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends.
+const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
+/// Rows per multi-row INSERT statement on PostgreSQL (well inside its parameter limit).
+const INSERT_CHUNK: usize = 500;
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_entries)]
+struct EntryRow {
+    leaf_index: i64,
+    time_micros: i64,
+    request_id: String,
+    principal_id: Option<String>,
+    agency_id: Option<String>,
+    subject_id: Option<String>,
+    action: String,
+    decision: String,
+    purpose: Option<String>,
+    break_glass: bool,
+    leaf_data: Vec<u8>,
+}
+
+/// An entry as stored: its searchable columns and its leaf data.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_entries)]
+pub struct StoredEntry {
+    pub leaf_index: i64,
+    pub time_micros: i64,
+    pub request_id: String,
+    pub principal_id: Option<String>,
+    pub agency_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub action: String,
+    pub decision: String,
+    pub purpose: Option<String>,
+    pub break_glass: bool,
+    pub leaf_data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = audit_nodes)]
+pub struct StoredNode {
+    pub covers_to: i64,
+    pub level: i32,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct StoredCheckpoint {
+    pub tree_size: i64,
+    pub root_hash: Vec<u8>,
+    pub signed_note: String,
+    pub created_at: i64,
+}
+
+/// The last leaf covered by node (`level`, `index`).
+pub fn covers_to(level: u32, index: u64) -> i64 {
+    i64::try_from(((index + 1) << level) - 1).unwrap_or(i64::MAX)
+}
+
+fn corrupt(what: &str) -> DbError {
+    DbError::Corrupt(crate::domain::InvalidValue::new("audit", what))
+}
+
+/// Appends `batch` as the next leaves in one transaction and returns their receipts.
+/// Appends are serialised by the database, so instances sharing it never fork the tree.
+pub(super) fn append_batch(
+    conn: &mut DbConnection,
+    batch: Vec<PendingEntry>,
+) -> Result<Vec<Receipt>, DbError> {
+    match conn {
+        // Diesel begins SQLite transactions DEFERRED; BEGIN IMMEDIATE takes the write lock
+        // before the tree size is read, so no other writer can append in between.
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            let appended = append_locked(conn, batch);
+            let finished = if appended.is_ok() {
+                conn.batch_execute("COMMIT")
+            } else {
+                conn.batch_execute("ROLLBACK")
+            };
+            if let Err(error) = finished {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Err(error.into());
+            }
+            appended
+        }
+        // A transaction-scoped advisory lock: every instance's appends queue on it.
+        DbConnection::Postgres(_) => conn.transaction(|conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(APPEND_LOCK_KEY)
+                .execute(conn)?;
+            append_locked(conn, batch)
+        }),
+    }
+}
+
+fn append_locked(
+    conn: &mut DbConnection,
+    batch: Vec<PendingEntry>,
+) -> Result<Vec<Receipt>, DbError> {
+    let size = tree_size(conn)?;
+    let mut peak_hashes = Vec::new();
+    for (level, index) in merkle::peaks(size) {
+        peak_hashes.push(StoredNodes(conn).node(level, index)?);
+    }
+    let mut range = CompactRange::from_peaks(size, peak_hashes).ok_or_else(|| corrupt("peaks"))?;
+
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut nodes = Vec::with_capacity(batch.len() * 2);
+    let mut receipts = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let leaf_index = range.size();
+        let entry = pending.at_index(leaf_index);
+        let leaf_data = entry
+            .leaf_data()
+            .map_err(|_| corrupt("entry cannot be encoded"))?;
+        let leaf = merkle::leaf_hash(&leaf_data);
+        range.push(leaf, |level, index, hash| {
+            nodes.push(StoredNode {
+                covers_to: covers_to(level, index),
+                level: level as i32,
+                hash: hash.to_vec(),
+            });
+        });
+        receipts.push(Receipt {
+            leaf_index,
+            leaf_hash: leaf,
+        });
+        entries.push(EntryRow {
+            leaf_index: i64::try_from(leaf_index).map_err(|_| corrupt("tree too large"))?,
+            time_micros: entry.time_micros().ok_or_else(|| corrupt("entry time"))?,
+            request_id: entry.request_id,
+            principal_id: entry.principal_id,
+            agency_id: entry.agency_id,
+            subject_id: entry.subject_id,
+            action: entry.action,
+            decision: entry.decision.as_str().to_owned(),
+            purpose: entry.purpose,
+            break_glass: entry.break_glass,
+            leaf_data,
+        });
+    }
+    match conn {
+        // Row by row inside the one transaction: diesel's SQLite "batch" insert is row by
+        // row too, but opens a transaction of its own, which BEGIN IMMEDIATE forbids.
+        DbConnection::Sqlite(_) => {
+            for row in &entries {
+                diesel::insert_into(audit_entries::table)
+                    .values(row)
+                    .execute(conn)?;
+            }
+            for node in &nodes {
+                diesel::insert_into(audit_nodes::table)
+                    .values(node)
+                    .execute(conn)?;
+            }
+        }
+        // Multi-row INSERTs, which diesel offers only on the concrete connection type.
+        DbConnection::Postgres(conn) => {
+            for chunk in entries.chunks(INSERT_CHUNK) {
+                diesel::insert_into(audit_entries::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
+            for chunk in nodes.chunks(INSERT_CHUNK) {
+                diesel::insert_into(audit_nodes::table)
+                    .values(chunk)
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(receipts)
+}
+
+pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
+    let last: Option<i64> = audit_entries::table
+        .select(max(audit_entries::leaf_index))
+        .first(conn)?;
+    Ok(last.map_or(0, |last| last as u64 + 1))
+}
+
+/// Stored perfect-subtree hashes, for roots and proofs.
+pub struct StoredNodes<'a>(pub &'a mut DbConnection);
+
+impl NodeSource for StoredNodes<'_> {
+    type Error = DbError;
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, DbError> {
+        let hash: Vec<u8> = audit_nodes::table
+            .find((covers_to(level, index), level as i32))
+            .select(audit_nodes::hash)
+            .first(self.0)
+            .optional()?
+            .ok_or_else(|| corrupt("a Merkle node is missing"))?;
+        Hash::try_from(hash.as_slice()).map_err(|_| corrupt("a Merkle node is not 32 bytes"))
+    }
+}
+
+pub fn leaf_data(conn: &mut DbConnection, leaf_index: u64) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(audit_entries::table
+        .find(leaf_index as i64)
+        .select(audit_entries::leaf_data)
+        .first(conn)
+        .optional()?)
+}
+
+/// Search criteria; every one is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from_micros: Option<i64>,
+    pub to_micros: Option<i64>,
+    pub principal_id: Option<String>,
+    pub agency_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub break_glass: Option<bool>,
+}
+
+/// Up to `limit` entries matching `filter` after leaf index `after`, in leaf order. The
+/// log only grows, so a leaf index is a cursor that never skips or repeats an entry.
+pub fn entries(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    after: Option<u64>,
+    limit: i64,
+) -> Result<Vec<StoredEntry>, DbError> {
+    let mut query = audit_entries::table
+        .select(StoredEntry::as_select())
+        .order(audit_entries::leaf_index)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(audit_entries::leaf_index.gt(after as i64));
+    }
+    if let Some(from) = filter.from_micros {
+        query = query.filter(audit_entries::time_micros.ge(from));
+    }
+    if let Some(to) = filter.to_micros {
+        query = query.filter(audit_entries::time_micros.lt(to));
+    }
+    if let Some(principal) = &filter.principal_id {
+        query = query.filter(audit_entries::principal_id.eq(principal.clone()));
+    }
+    if let Some(agency) = &filter.agency_id {
+        query = query.filter(audit_entries::agency_id.eq(agency.clone()));
+    }
+    if let Some(subject) = &filter.subject_id {
+        query = query.filter(audit_entries::subject_id.eq(subject.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_entries::action.eq(action.clone()));
+    }
+    if let Some(decision) = &filter.decision {
+        query = query.filter(audit_entries::decision.eq(decision.clone()));
+    }
+    if let Some(break_glass) = filter.break_glass {
+        query = query.filter(audit_entries::break_glass.eq(break_glass));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Stored nodes after (`covers_to`, `level`) in key order: the order appends made them.
+pub fn nodes_after(
+    conn: &mut DbConnection,
+    after: Option<(i64, i32)>,
+    limit: i64,
+) -> Result<Vec<StoredNode>, DbError> {
+    let mut query = audit_nodes::table
+        .select(StoredNode::as_select())
+        .order((audit_nodes::covers_to, audit_nodes::level))
+        .limit(limit)
+        .into_boxed();
+    if let Some((covers, level)) = after {
+        query = query.filter(
+            audit_nodes::covers_to.gt(covers).or(audit_nodes::covers_to
+                .eq(covers)
+                .and(audit_nodes::level.gt(level))),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<StoredCheckpoint>, DbError> {
+    Ok(audit_checkpoints::table
+        .order(audit_checkpoints::tree_size.desc())
+        .select(StoredCheckpoint::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn checkpoints(conn: &mut DbConnection) -> Result<Vec<StoredCheckpoint>, DbError> {
+    Ok(audit_checkpoints::table
+        .order(audit_checkpoints::tree_size)
+        .select(StoredCheckpoint::as_select())
+        .load(conn)?)
+}
+
+/// Stores a checkpoint; one already stored for that size (by another instance) is kept.
+pub(super) fn insert_checkpoint(
+    conn: &mut DbConnection,
+    tree_size: u64,
+    root: &Hash,
+    signed_note: &str,
+) -> Result<(), DbError> {
+    let row = StoredCheckpoint {
+        tree_size: tree_size as i64,
+        root_hash: root.to_vec(),
+        signed_note: signed_note.to_owned(),
+        created_at: now_micros(),
+    };
+    match diesel::insert_into(audit_checkpoints::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| conflict_on_unique(e, String::new))
+    {
+        Ok(_) | Err(DbError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Parses stored leaf data back into its entry.
+pub fn decode(entry: &StoredEntry) -> Result<AuditEntry, DbError> {
+    AuditEntry::from_leaf_data(&entry.leaf_data).map_err(|_| corrupt("stored leaf data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        audit::{Decision, PendingEntry},
+        config::DatabaseUrl,
+        db::Database,
+    };
+
+    #[test]
+    fn batches_append_contiguously_with_their_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::connect(&DatabaseUrl::Sqlite(dir.path().join("a.db"))).unwrap();
+        database.migrate().unwrap();
+        let batch = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    PendingEntry::new(&format!("r{i}"), "whoami.read", Decision::Granted, "ok")
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = database
+            .run_blocking(|conn| append_batch(conn, batch(3)))
+            .unwrap();
+        let second = database
+            .run_blocking(|conn| append_batch(conn, batch(4)))
+            .unwrap();
+        let indexes: Vec<u64> = first.iter().chain(&second).map(|r| r.leaf_index).collect();
+        assert_eq!(indexes, (0..7).collect::<Vec<_>>());
+        let leaves: Vec<Hash> = first.iter().chain(&second).map(|r| r.leaf_hash).collect();
+        let root = database
+            .run_blocking(|conn| merkle::root(&mut StoredNodes(conn), 7))
+            .unwrap();
+        let mut reference = merkle::MemoryTree::from_leaf_hashes(leaves);
+        assert_eq!(root, merkle::root(&mut reference, 7).unwrap());
+    }
+}

@@ -18,7 +18,7 @@ use crate::db::{
 };
 
 /// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends.
-const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
+pub const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
 /// Rows per multi-row INSERT statement on PostgreSQL (well inside its parameter limit).
 const INSERT_CHUNK: usize = 500;
 

@@ -3,6 +3,10 @@
 use std::{num::NonZeroU32, path::PathBuf, time::Duration};
 
 use concordat::{
+    audit::{
+        checkpoint::{CheckpointSigner, VerifierKey},
+        checkpointer, store, verify, AuditEntry,
+    },
     config::{
         AuditSettings, DatabaseSettings, DatabaseUrl, DevSettings, KeySettings, LimitSettings,
         PolicySettings, ServerSettings, Settings, TelemetrySettings, TlsSettings,
@@ -25,6 +29,7 @@ pub struct TestApp {
     pub ops_port: u16,
     pub database: Database,
     pub pki: PkiDirectory,
+    pub settings: Settings,
     _dir: TempDir,
 }
 
@@ -127,6 +132,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         ops_port,
         database,
         pki,
+        settings,
 
         _dir: dir,
     }
@@ -221,6 +227,44 @@ impl TestApp {
         client.get(self.url("/v1/whoami")).send().await
     }
 
+    /// Signs a checkpoint now with the gateway's own key, as the timer would.
+    pub async fn checkpoint_now(&self) -> Option<u64> {
+        let signer =
+            CheckpointSigner::load_or_create(&self.settings.keys.dir, &self.settings.audit.origin)
+                .unwrap();
+        let origin = self.settings.audit.origin.clone();
+        self.database
+            .run(move |conn| checkpointer::checkpoint_now(conn, &signer, &origin))
+            .await
+            .unwrap()
+    }
+
+    /// Every stored entry, in leaf order.
+    pub async fn audit_entries(&self) -> Vec<AuditEntry> {
+        self.database
+            .run(|conn| {
+                let rows = store::entries(conn, &store::Filter::default(), None, 1_000_000)?;
+                rows.iter().map(store::decode).collect()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Runs `concordat audit verify` logic against this app's database and key.
+    pub fn verify(&self) -> Result<verify::Report, verify::Failure> {
+        let vkey =
+            std::fs::read_to_string(self.settings.keys.dir.join("audit-checkpoint.vkey")).unwrap();
+        let key = VerifierKey::parse(&vkey).unwrap();
+        verify::verify_database(
+            &self.database,
+            &key,
+            &self.settings.audit.origin,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(self.ops_url("/metrics"))
             .await
@@ -272,4 +316,32 @@ pub async fn problem(response: reqwest::Response) -> serde_json::Value {
         .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
     response.json().await.unwrap()
+}
+
+/// Holds the database's audit write lock until dropped, as a long transaction or another
+/// instance would: SQLite's write lock, or PostgreSQL's append advisory lock.
+pub enum WriteLock {
+    Sqlite(diesel::sqlite::SqliteConnection),
+    Postgres(PgConnection),
+}
+
+pub fn hold_audit_write_lock(app: &TestApp) -> WriteLock {
+    use diesel::connection::SimpleConnection;
+    match &app.settings.database.url {
+        DatabaseUrl::Sqlite(path) => {
+            let mut conn =
+                diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+            WriteLock::Sqlite(conn)
+        }
+        url @ DatabaseUrl::Postgres(_) => {
+            let mut conn = PgConnection::establish(&url.expose()).unwrap();
+            conn.batch_execute(&format!(
+                "SELECT pg_advisory_lock({})",
+                concordat::audit::store::APPEND_LOCK_KEY
+            ))
+            .unwrap();
+            WriteLock::Postgres(conn)
+        }
+    }
 }

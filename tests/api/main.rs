@@ -8,6 +8,7 @@
     reason = "test helpers outside #[test] functions fail loudly on purpose"
 )]
 
+mod audit;
 mod cli;
 mod errors;
 mod helpers;

@@ -22,6 +22,8 @@ use concordat::{
 };
 use diesel::{pg::PgConnection, Connection, RunQueryDsl};
 use tempfile::TempDir;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_concordat");
 use time::OffsetDateTime;
 
 pub struct TestApp {
@@ -30,7 +32,7 @@ pub struct TestApp {
     pub database: Database,
     pub pki: PkiDirectory,
     pub settings: Settings,
-    _dir: TempDir,
+    pub dir: TempDir,
 }
 
 /// A database for one test: a file in `dir`, or a new PostgreSQL database.
@@ -100,21 +102,29 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the gateway with a new PKI, a new database and the four sample agencies.
+/// Starts the gateway in this process with a new PKI, a new database and the four sample
+/// agencies.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut app = prepare_app(adjust).await;
+    let application = Application::build(&app.settings)
+        .await
+        .expect("application builds");
+    (app.port, app.ops_port) = (application.port(), application.ops_port());
+    tokio::spawn(application.run_until_stopped());
+    app
+}
+
+/// Everything a gateway needs (PKI, migrated database with the sample agencies, settings),
+/// but no gateway yet: `port` is 0 until one is started.
+pub async fn prepare_app(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
     let pki = PkiDirectory::new(dir.path().join("pki"));
     pki.init().unwrap();
 
-    let application = Application::build(&settings)
-        .await
-        .expect("application builds");
-    let (port, ops_port) = (application.port(), application.ops_port());
-    tokio::spawn(application.run_until_stopped());
-
     let database = Database::connect(&settings.database.url).unwrap();
+    database.migrate().unwrap();
     for (id, kind) in [
         ("hampshire-police", AgencyKind::Police),
         ("iow-nhs", AgencyKind::Health),
@@ -128,17 +138,63 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap();
     }
     TestApp {
-        port,
-        ops_port,
+        port: 0,
+        ops_port: 0,
         database,
         pki,
         settings,
-
-        _dir: dir,
+        dir,
     }
 }
 
 impl TestApp {
+    /// A configuration file for this app's settings, for running the `concordat` binary.
+    pub fn write_config(&self) -> PathBuf {
+        let s = &self.settings;
+        let toml = format!(
+            r#"[server]
+bind = "127.0.0.1:0"
+ops_bind = "127.0.0.1:0"
+[tls]
+cert = "{cert}"
+key = "{key}"
+client_ca = "{ca}"
+crl = "{crl}"
+[database]
+url = "{url}"
+[keys]
+dir = "{keys}"
+[audit]
+origin = "{origin}"
+checkpoint_every = "1s"
+[limits]
+per_principal_rps = 10000
+per_principal_burst = 10000
+max_body_bytes = 65536
+[policy]
+record_types = "config/record-types.toml"
+agreements = "config/agreements"
+suppression_threshold = 5
+[telemetry]
+format = "json"
+filter = "info"
+"#,
+            cert = s.tls.cert.display(),
+            key = s.tls.key.display(),
+            ca = s.tls.client_ca.display(),
+            crl = s.tls.crl.display(),
+            url = match &s.database.url {
+                DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+                url => url.expose(),
+            },
+            keys = s.keys.dir.display(),
+            origin = s.audit.origin,
+        );
+        let path = self.dir.path().join("concordat.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
     }
@@ -321,8 +377,14 @@ pub async fn problem(response: reqwest::Response) -> serde_json::Value {
 /// Holds the database's audit write lock until dropped, as a long transaction or another
 /// instance would: SQLite's write lock, or PostgreSQL's append advisory lock.
 pub enum WriteLock {
-    Sqlite(diesel::sqlite::SqliteConnection),
-    Postgres(PgConnection),
+    Sqlite(
+        #[expect(dead_code, reason = "held only so that dropping it releases the lock")]
+        diesel::sqlite::SqliteConnection,
+    ),
+    Postgres(
+        #[expect(dead_code, reason = "held only so that dropping it releases the lock")]
+        PgConnection,
+    ),
 }
 
 pub fn hold_audit_write_lock(app: &TestApp) -> WriteLock {
@@ -343,5 +405,56 @@ pub fn hold_audit_write_lock(app: &TestApp) -> WriteLock {
             .unwrap();
             WriteLock::Postgres(conn)
         }
+    }
+}
+
+/// The gateway running as its own process (so it can be killed), with its log drained.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts `concordat serve` and waits for it to report its port.
+    pub fn start(config: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(BINARY)
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env_remove("CONCORDAT_CONFIG")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if event["message"] == "concordat is listening" {
+                        let _ = port_tx.send(event["port"].as_u64().unwrap() as u16);
+                    }
+                }
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the gateway reported its port");
+        Self { child, port }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

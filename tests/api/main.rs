@@ -16,4 +16,5 @@ mod identity;
 mod migrations;
 mod ops;
 mod tls;
+mod trail;
 mod whoami;

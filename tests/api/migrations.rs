@@ -67,3 +67,65 @@ async fn principal_versions_cannot_be_rewritten_in_the_database() {
 
     assert_eq!(refused, (true, true));
 }
+
+#[tokio::test]
+async fn audit_rows_cannot_be_rewritten_or_removed_in_the_database() {
+    use diesel::RunQueryDsl;
+    let app = crate::helpers::spawn_app().await;
+    let client = app.client(
+        &app.register("scas-system", "scas", &[concordat::domain::Role::System])
+            .await,
+    );
+    app.whoami(&client).await.unwrap();
+    app.checkpoint_now().await.unwrap();
+
+    let refused = app
+        .database
+        .run(|conn| {
+            let mut outcomes = Vec::new();
+            for statement in [
+                "UPDATE audit_entries SET action = 'x'",
+                "DELETE FROM audit_entries",
+                "UPDATE audit_nodes SET level = level",
+                "DELETE FROM audit_nodes",
+                "UPDATE audit_checkpoints SET signed_note = ''",
+                "DELETE FROM audit_checkpoints",
+            ] {
+                outcomes.push((
+                    statement,
+                    diesel::sql_query(statement).execute(conn).is_err(),
+                ));
+            }
+            Ok(outcomes)
+        })
+        .await
+        .unwrap();
+    for (statement, was_refused) in refused {
+        assert!(was_refused, "the database accepted: {statement}");
+    }
+    assert_eq!(app.audit_entries().await.len(), 1);
+}
+
+#[tokio::test]
+async fn on_postgres_the_application_role_cannot_update_delete_or_truncate() {
+    use diesel::{connection::SimpleConnection, Connection};
+    let app = crate::helpers::spawn_app().await;
+    let concordat::config::DatabaseUrl::Postgres(_) = &app.settings.database.url else {
+        // SQLite has no roles; its triggers are checked above.
+        return;
+    };
+    let mut conn =
+        diesel::pg::PgConnection::establish(&app.settings.database.url.expose()).unwrap();
+    conn.batch_execute("SET ROLE concordat_app").unwrap();
+    assert!(conn
+        .batch_execute("SELECT count(*) FROM audit_entries")
+        .is_ok());
+    for statement in [
+        "UPDATE agencies SET name = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_entries",
+    ] {
+        let error = conn.batch_execute(statement).unwrap_err().to_string();
+        assert!(error.contains("permission denied"), "{statement}: {error}");
+    }
+}

@@ -3,6 +3,7 @@
 //! of that object. Entries name fields and categories, never values.
 
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
 use serde_json::Value;
 use time::{
     format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
@@ -118,30 +119,39 @@ impl PendingEntry {
 }
 
 /// An entry as hashed, exported and served.
+///
+/// The members are declared in RFC 8785 order (sorted by name) because serde_json writes
+/// struct members in declaration order, compactly, with ECMAScript string escaping: so
+/// serialising this struct *is* its canonical form, with no intermediate tree. A test holds
+/// it to the general canonicaliser below.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditEntry {
+    pub action: String,
+    pub agency_id: Option<String>,
+    /// `"<agreement id>@<version>"` for each agreement applied.
+    pub agreements: Vec<String>,
+    pub break_glass: bool,
+    pub certificate_sha256: Option<String>,
+    pub consent_version: Option<i64>,
+    pub decision: Decision,
+    pub justification: Option<String>,
     pub leaf_index: u64,
+    pub principal_id: Option<String>,
+    pub purpose: Option<String>,
+    pub reason: String,
+    pub record_ids: Vec<String>,
+    /// `"type.field:category"` released.
+    pub released: Vec<String>,
+    pub request_id: String,
+    /// Hex SHA-256 of the response body sent, when it was known before sending.
+    pub response_sha256: Option<String>,
+    pub roles: Vec<String>,
+    pub subject_id: Option<String>,
     /// RFC 3339 UTC with microseconds.
     pub time: String,
-    pub request_id: String,
-    pub principal_id: Option<String>,
-    pub agency_id: Option<String>,
-    pub roles: Vec<String>,
-    pub certificate_sha256: Option<String>,
-    pub action: String,
-    pub decision: Decision,
-    pub reason: String,
-    pub purpose: Option<String>,
-    pub subject_id: Option<String>,
-    pub record_ids: Vec<String>,
-    pub agreements: Vec<String>,
-    pub consent_version: Option<i64>,
-    pub released: Vec<String>,
+    /// `"type.field:category"` withheld.
     pub withheld: Vec<String>,
-    pub break_glass: bool,
-    pub justification: Option<String>,
-    pub response_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,9 +167,17 @@ pub enum LeafDataError {
 impl AuditEntry {
     /// The RFC 8785 canonical JSON of this entry: the bytes that are hashed.
     pub fn leaf_data(&self) -> Result<Vec<u8>, LeafDataError> {
-        let value = serde_json::to_value(self).map_err(|e| LeafDataError::Parse(e.to_string()))?;
-        let mut out = Vec::with_capacity(512);
-        canonical(&value, &mut out)?;
+        // I-JSON: integers beyond 2^53 would lose precision in other readers.
+        const SAFE: u64 = 1 << 53;
+        if self.leaf_index > SAFE
+            || self
+                .consent_version
+                .is_some_and(|v| v.unsigned_abs() > SAFE)
+        {
+            return Err(LeafDataError::Unsupported("an integer beyond 2^53"));
+        }
+        let mut out = Vec::with_capacity(640);
+        serde_json::to_writer(&mut out, self).map_err(|e| LeafDataError::Parse(e.to_string()))?;
         Ok(out)
     }
 
@@ -189,10 +207,12 @@ pub fn format_time(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// RFC 8785 for the values audit entries may hold: members sorted by key (all keys are
+/// The general RFC 8785 canonicaliser for the values audit entries may hold, kept as the
+/// reference that [`AuditEntry::leaf_data`] is tested against: members sorted by key (all keys are
 /// ASCII, so byte order is UTF-16 order), no insignificant whitespace, strings escaped as
 /// ECMAScript does (serde_json's escaping is the same: `\"`, `\\`, `\b \f \n \r \t`,
 /// other controls as lowercase `\u00xx`, everything else literal), integers in decimal.
+#[cfg(test)]
 fn canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), LeafDataError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
@@ -246,6 +266,7 @@ fn canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), LeafDataError> {
     Ok(())
 }
 
+#[cfg(test)]
 fn string(s: &str, out: &mut Vec<u8>) -> Result<(), LeafDataError> {
     serde_json::to_writer(&mut *out, s).map_err(|e| LeafDataError::Parse(e.to_string()))
 }
@@ -320,7 +341,43 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn members_are_declared_in_canonical_order() {
+        let value = serde_json::to_value(sample()).unwrap();
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let text = String::from_utf8(sample().leaf_data().unwrap()).unwrap();
+        let mut positions: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        let sorted = {
+            let mut p = positions.clone();
+            p.sort_unstable();
+            p
+        };
+        assert_eq!(positions, sorted, "members out of order in {text}");
+        positions.dedup();
+        assert_eq!(positions.len(), 20);
+    }
+
     proptest! {
+        #[test]
+        fn leaf_data_equals_the_general_canonical_form(
+            reason in any::<String>(),
+            justification in proptest::option::of(any::<String>()),
+            released in proptest::collection::vec(any::<String>(), 0..4),
+            version in proptest::option::of(-(1i64 << 53)..(1i64 << 53)),
+        ) {
+            let mut entry = sample();
+            entry.reason = reason;
+            entry.justification = justification;
+            entry.released = released;
+            entry.consent_version = version;
+            let mut reference = Vec::new();
+            canonical(&serde_json::to_value(&entry).unwrap(), &mut reference).unwrap();
+            prop_assert_eq!(entry.leaf_data().unwrap(), reference);
+        }
+
         #[test]
         fn any_text_round_trips_through_canonical_leaf_data(reason in any::<String>(), request in "[ -~]{0,40}") {
             let mut entry = sample();

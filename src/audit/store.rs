@@ -288,16 +288,20 @@ pub fn nodes_after(
     let mut query = audit_nodes::table
         .select(StoredNode::as_select())
         .order((audit_nodes::covers_to, audit_nodes::level))
-        .limit(limit)
+        .limit(limit + 64)
         .into_boxed();
-    if let Some((covers, level)) = after {
-        query = query.filter(
-            audit_nodes::covers_to.gt(covers).or(audit_nodes::covers_to
-                .eq(covers)
-                .and(audit_nodes::level.gt(level))),
-        );
+    // A plain range on the key's first column keeps both databases on the primary-key
+    // index (an OR of the two columns does not); the few rows at `covers_to` itself that
+    // were already read (at most 64 levels) are dropped here.
+    if let Some((covers, _)) = after {
+        query = query.filter(audit_nodes::covers_to.ge(covers));
     }
-    Ok(query.load(conn)?)
+    let mut nodes = query.load(conn)?;
+    if let Some((covers, level)) = after {
+        nodes.retain(|n| (n.covers_to, n.level) > (covers, level));
+    }
+    nodes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(nodes)
 }
 
 pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<StoredCheckpoint>, DbError> {

@@ -166,7 +166,7 @@ url = "{url}"
 dir = "{keys}"
 [audit]
 origin = "{origin}"
-checkpoint_every = "1s"
+checkpoint_every = "{checkpoint_every}ms"
 [limits]
 per_principal_rps = 10000
 per_principal_burst = 10000
@@ -189,6 +189,7 @@ filter = "info"
             },
             keys = s.keys.dir.display(),
             origin = s.audit.origin,
+            checkpoint_every = s.audit.checkpoint_every.as_millis(),
         );
         let path = self.dir.path().join("concordat.toml");
         std::fs::write(&path, toml).unwrap();
@@ -443,6 +444,16 @@ impl ServerProcess {
             .recv_timeout(Duration::from_secs(30))
             .expect("the gateway reported its port");
         Self { child, port }
+    }
+
+    /// SIGTERM, and waits for the process to exit: shutdown code runs.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
     }
 
     /// SIGKILL: no shutdown code runs.

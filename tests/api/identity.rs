@@ -79,4 +79,11 @@ async fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
         }
     }
     assert_eq!(statuses, [200, 200, 429]);
+    let reasons: Vec<String> = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, ["ok", "ok", "rate_limited"]);
 }

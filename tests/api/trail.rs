@@ -306,3 +306,26 @@ async fn the_gateway_signs_checkpoints_on_its_own_timer() {
     .await;
     assert!(signed);
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_signs_a_checkpoint_covering_every_entry() {
+    // A timer that never fires in this test: only shutdown can sign.
+    let mut app = prepare_app(|s| s.audit.checkpoint_every = Duration::from_secs(3600)).await;
+    let certificate = app.register("scas-system", "scas", &[Role::System]).await;
+    let mut server = ServerProcess::start(&app.write_config());
+    app.port = server.port;
+    let client = app.client(&certificate);
+    for _ in 0..3 {
+        assert_eq!(app.whoami(&client).await.unwrap().status(), 200);
+    }
+
+    assert!(server.terminate().success());
+
+    let latest = app
+        .database
+        .run(concordat::audit::store::latest_checkpoint)
+        .await
+        .unwrap()
+        .expect("a checkpoint signed at shutdown");
+    assert_eq!(latest.tree_size, 3);
+}

@@ -49,7 +49,14 @@ async fn openapi_describes_whoami_as_openapi_3_1() {
     assert_eq!(response.status(), 200);
     let document: serde_json::Value = response.json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
-    assert!(document["paths"]["/v1/whoami"]["get"].is_object());
+    for path in [
+        "/v1/whoami",
+        "/v1/audit",
+        "/v1/audit/entries/{leaf_index}",
+        "/v1/audit/export",
+    ] {
+        assert!(document["paths"][path]["get"].is_object(), "{path}");
+    }
     assert_eq!(
         document["components"]["securitySchemes"]["mutualTLS"]["type"],
         "mutualTLS"

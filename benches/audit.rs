@@ -28,11 +28,19 @@ const MILLION: u64 = 1_000_000;
 const ORIGIN: &str = "concordat.bench/log";
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn entry(i: u64) -> PendingEntry {
-    let mut entry = PendingEntry::new(&format!("bench-{i}"), "whoami.read", Decision::Granted, "ok");
+    let mut entry = PendingEntry::new(
+        &format!("bench-{i}"),
+        "whoami.read",
+        Decision::Granted,
+        "ok",
+    );
     entry.principal_id = Some("police-mentor".into());
     entry.agency_id = Some("hampshire-police".into());
     entry.roles = vec!["practitioner".into()];

@@ -1,6 +1,7 @@
 //! Development mode: everything a developer needs to call the gateway on a fresh clone.
 //! Creates the dev PKI next to `tls.client_ca` if it is missing, migrates, and registers the
-//! sample agencies and one principal per role with client certificates. Idempotent: what
+//! sample agencies, one principal per role with client certificates, and a few synthetic
+//! subjects with varied consent. Idempotent: what
 //! exists is kept. Never enabled outside the shipped development configuration.
 
 use std::path::Path;
@@ -9,8 +10,17 @@ use anyhow::{bail, Context};
 
 use crate::{
     config::Settings,
-    db::{agencies, principals, Database},
-    domain::{Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role},
+    crypto::Keyring,
+    db::{
+        agencies, principals,
+        subjects::{self, Identifier},
+        Database,
+    },
+    domain::{
+        consent::{ConsentKind, ConsentLevel},
+        subject::{Enrolment, NhsNumber, PersonName, PncId},
+        Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role,
+    },
     pki::PkiDirectory,
     tls,
 };
@@ -106,6 +116,115 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
             Some(_) => Ok(()),
             None => principals::add(conn, &principal),
         })?;
+    }
+    let keys = Keyring::load_or_create(&settings.keys.dir).context("keys.dir")?;
+    enrol_samples(&database, &keys)?;
+    Ok(())
+}
+
+/// Synthetic subjects: clearly fictional names, NHS numbers from the 999 test range with
+/// valid check digits, and varied consent. (given, family, NHS number, PNC id, consent).
+const SAMPLE_SUBJECTS: [(&str, &str, &str, Option<&str>, SampleConsent); 5] = [
+    (
+        "Alex",
+        "Fictional-Testperson",
+        "9990000018",
+        None,
+        SampleConsent::Level(ConsentLevel::Full),
+    ),
+    (
+        "Sam",
+        "Fictional-Example",
+        "9990000026",
+        Some("19/0001234E"),
+        SampleConsent::Level(ConsentLevel::Crisis),
+    ),
+    (
+        "Jo",
+        "Fictional-Sample",
+        "9990000034",
+        None,
+        SampleConsent::CoordinationExceptClinical,
+    ),
+    (
+        "Charlie",
+        "Fictional-Placeholder",
+        "9990000042",
+        None,
+        SampleConsent::NoneRecorded,
+    ),
+    (
+        "Riley",
+        "Fictional-Dummy",
+        "9990000050",
+        Some("21/0045678U"),
+        SampleConsent::Withdrawn,
+    ),
+];
+
+#[derive(Clone, Copy)]
+enum SampleConsent {
+    Level(ConsentLevel),
+    CoordinationExceptClinical,
+    NoneRecorded,
+    Withdrawn,
+}
+
+/// Enrols the synthetic subjects once (the first one's NHS number marks it done).
+fn enrol_samples(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
+    let marker = NhsNumber::parse(SAMPLE_SUBJECTS[0].2)?;
+    if database
+        .run_blocking(|conn| subjects::find_by_identifier(conn, keys, Identifier::Nhs(&marker)))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let enrolled_on = today - time::Duration::days(400);
+    for (index, (given, family, nhs, pnc, consent)) in SAMPLE_SUBJECTS.into_iter().enumerate() {
+        let enrolment = Enrolment::new(
+            Some(NhsNumber::parse(nhs)?),
+            pnc.map(PncId::parse).transpose()?,
+            PersonName::parse("given_name", given)?,
+            PersonName::parse("family_name", family)?,
+            time::Date::from_calendar_date(1980 + index as i32 * 3, time::Month::March, 14)?,
+            enrolled_on,
+            today,
+        )?;
+        let id =
+            database.run_blocking(|conn| subjects::enrol(conn, keys, &enrolment, "dev-mode"))?;
+        let given_kind = |level, excluded: &[&str]| ConsentKind::Given {
+            level,
+            agencies: None,
+            excluded_categories: excluded.iter().map(|c| (*c).to_owned()).collect(),
+            given_on: enrolled_on,
+            expires_on: None,
+        };
+        let versions = match consent {
+            SampleConsent::Level(level) => vec![given_kind(level, &[])],
+            SampleConsent::CoordinationExceptClinical => {
+                vec![given_kind(ConsentLevel::Coordination, &["clinical"])]
+            }
+            SampleConsent::NoneRecorded => vec![],
+            SampleConsent::Withdrawn => vec![
+                given_kind(ConsentLevel::Full, &[]),
+                ConsentKind::Withdrawn {
+                    withdrawn_on: today,
+                },
+            ],
+        };
+        for kind in versions {
+            database.run_blocking(|conn| {
+                subjects::record_consent(
+                    conn,
+                    keys,
+                    &id,
+                    &kind,
+                    "Synthetic development data.",
+                    "dev-mode",
+                )
+            })?;
+        }
     }
     Ok(())
 }

@@ -302,9 +302,21 @@ pub async fn render_problems(
     }))
 }
 
+/// Conflicts and missing rows are the caller's to know about; every other storage failure
+/// is internal and opaque.
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
-        Self::Internal(error.into())
+        match error {
+            crate::db::DbError::Conflict(message) => Self::Conflict(message),
+            crate::db::DbError::NotFound(message) => Self::NotFound(message),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::domain::InvalidValue> for ApiError {
+    fn from(error: crate::domain::InvalidValue) -> Self {
+        Self::invalid_field(error.field, error.message)
     }
 }
 

@@ -16,6 +16,7 @@ use anyhow::Context;
 use crate::{
     audit::{self, checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
+    crypto::Keyring,
     db::Database,
     error,
     identity::{self, IdentityService, RateLimits},
@@ -63,16 +64,19 @@ impl Application {
             settings.keys.dir.clone(),
             settings.audit.origin.clone(),
         );
-        let (database, signer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let database = Database::connect(&url).context("database.url")?;
-            let applied = database.migrate()?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "database migrated");
-            }
-            let signer = CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
-            Ok((database, Arc::new(signer)))
-        })
-        .await??;
+        let (database, signer, keyring) =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let database = Database::connect(&url).context("database.url")?;
+                let applied = database.migrate()?;
+                if !applied.is_empty() {
+                    tracing::info!(?applied, "database migrated");
+                }
+                let signer =
+                    CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
+                let keyring = Keyring::load_or_create(&keys).context("keys.dir")?;
+                Ok((database, Arc::new(signer), keyring))
+            })
+            .await??;
         let (audit_log, audit_writer) =
             AuditLog::start(database.clone(), settings.audit.append_timeout)?;
 
@@ -105,6 +109,7 @@ impl Application {
         let metrics_data = web::Data::new(metrics.clone());
         let database_data = web::Data::new(database.clone());
         let audit_data = web::Data::new(audit_log.clone());
+        let keyring = web::Data::new(keyring);
         let audit_context = web::Data::new(AuditContext {
             origin: settings.audit.origin.clone(),
             signer: Arc::clone(&signer),
@@ -119,6 +124,7 @@ impl Application {
                 .app_data(database_data.clone())
                 .app_data(audit_data.clone())
                 .app_data(audit_context.clone())
+                .app_data(keyring.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))

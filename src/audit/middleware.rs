@@ -34,6 +34,26 @@ pub const AUDIT_ENTRY_HEADER: &str = "concordat-audit-entry";
 #[derive(Debug, Clone, Copy)]
 struct Recorded(Receipt);
 
+/// What a handler adds to its request's entry: ids only, never values.
+#[derive(Debug, Clone, Default)]
+pub struct Annotation {
+    pub subject_id: Option<String>,
+    pub consent_version: Option<i64>,
+    pub purpose: Option<String>,
+}
+
+/// Adds ids to the entry this request will get (from the middleware or [`record`]).
+pub fn annotate(req: &HttpRequest, change: impl FnOnce(&mut Annotation)) {
+    let mut extensions = req.extensions_mut();
+    if let Some(annotation) = extensions.get_mut::<Annotation>() {
+        change(annotation);
+    } else {
+        let mut annotation = Annotation::default();
+        change(&mut annotation);
+        extensions.insert(annotation);
+    }
+}
+
 /// An entry for this request with who asked and under which action, ready for the
 /// handler to add what it disclosed.
 pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> PendingEntry {
@@ -45,6 +65,11 @@ pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> Pending
     let action = routes::action(req.method(), req.match_pattern().as_deref());
     let mut entry = PendingEntry::new(&request_id, action, decision, reason);
     describe_caller(req, &mut entry);
+    if let Some(annotation) = req.extensions().get::<Annotation>() {
+        entry.subject_id = annotation.subject_id.clone();
+        entry.consent_version = annotation.consent_version;
+        entry.purpose = annotation.purpose.clone();
+    }
     entry
 }
 

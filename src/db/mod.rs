@@ -9,6 +9,7 @@
 pub mod agencies;
 pub mod principals;
 pub mod schema;
+pub mod subjects;
 
 use std::time::Duration;
 

@@ -64,3 +64,45 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    subjects (id) {
+        id -> Text,
+        nhs_number_index -> Nullable<Text>,
+        pnc_id_index -> Nullable<Text>,
+        nhs_number -> Nullable<Binary>,
+        pnc_id -> Nullable<Binary>,
+        given_name -> Binary,
+        family_name -> Binary,
+        date_of_birth -> Binary,
+        enrolled_on -> Text,
+        enrolled_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subject_discharges (subject_id) {
+        subject_id -> Text,
+        discharged_on -> Text,
+        reason -> Binary,
+        recorded_by -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (subject_id, version) {
+        subject_id -> Text,
+        version -> Integer,
+        kind -> Text,
+        level -> Nullable<Text>,
+        agencies -> Nullable<Text>,
+        excluded_categories -> Text,
+        evidence -> Binary,
+        effective_on -> Text,
+        expires_on -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> BigInt,
+    }
+}

@@ -2,7 +2,9 @@
 //! and what a principal may be. Values here can only be built valid.
 
 pub mod agency;
+pub mod consent;
 pub mod principal;
+pub mod subject;
 
 pub use agency::{Agency, AgencyId, AgencyKind};
 pub use principal::{CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role};

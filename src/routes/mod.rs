@@ -3,7 +3,9 @@
 //! schema or render errors themselves.
 
 pub mod audit;
+pub mod consents;
 pub mod openapi;
+pub mod subjects;
 pub mod whoami;
 
 use actix_web::{http::Method, web};
@@ -36,7 +38,21 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(web::resource("/audit/checkpoint").get(audit::checkpoint))
                 .service(web::resource("/audit/checkpoint/key").get(audit::checkpoint_key))
                 .service(web::resource("/audit/consistency").get(audit::consistency))
-                .service(web::resource("/audit/export").get(audit::export)),
+                .service(web::resource("/audit/export").get(audit::export))
+                .service(web::resource("/subjects").post(subjects::enrol))
+                .service(web::resource("/subjects/lookup").get(subjects::lookup))
+                .service(
+                    web::resource("/subjects/{subject_id}/discharge").post(subjects::discharge),
+                )
+                .service(
+                    web::resource("/subjects/{subject_id}/consents")
+                        .get(consents::history)
+                        .post(consents::record_consent),
+                )
+                .service(
+                    web::resource("/subjects/{subject_id}/consents/withdraw")
+                        .post(consents::withdraw),
+                ),
         );
     }
 }
@@ -57,6 +73,12 @@ pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
         ("GET", "/v1/audit/checkpoint/key") => "audit.checkpoint_key",
         ("GET", "/v1/audit/consistency") => "audit.consistency",
         ("GET", "/v1/audit/export") => "audit.export",
+        ("POST", "/v1/subjects") => "subject.enrol",
+        ("GET", "/v1/subjects/lookup") => "subject.lookup",
+        ("POST", "/v1/subjects/{subject_id}/discharge") => "subject.discharge",
+        ("POST", "/v1/subjects/{subject_id}/consents") => "consent.record",
+        ("POST", "/v1/subjects/{subject_id}/consents/withdraw") => "consent.withdraw",
+        ("GET", "/v1/subjects/{subject_id}/consents") => "consent.history",
         _ => "method_not_allowed",
     }
 }

@@ -28,6 +28,12 @@ use crate::{
         super::audit::checkpoint_key,
         super::audit::consistency,
         super::audit::export,
+        super::subjects::enrol,
+        super::subjects::lookup,
+        super::subjects::discharge,
+        super::consents::record_consent,
+        super::consents::withdraw,
+        super::consents::history,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&MutualTls),
@@ -35,6 +41,8 @@ use crate::{
         (name = "identity", description = "Who the gateway takes the caller to be"),
         (name = "description", description = "This document"),
         (name = "audit", description = "The tamper-evident audit trail (ig_auditor)"),
+        (name = "subjects", description = "Enrolment, lookup and discharge (coordinator)"),
+        (name = "consent", description = "Consent with its full history (coordinator; ig_auditor reads)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,3 @@
+DROP TABLE consents;
+DROP TABLE subject_discharges;
+DROP TABLE subjects;

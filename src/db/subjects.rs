@@ -1,0 +1,377 @@
+//! Queries on `subjects`, `subject_discharges` and `consents`. Every personal value is
+//! sealed with the [`Keyring`] before it is written and opened after it is read; the
+//! database only ever holds ciphertexts and blind indexes.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
+
+use super::{
+    conflict_on_unique, now_micros,
+    schema::{consents, subject_discharges, subjects},
+    DbConnection, DbError,
+};
+use crate::{
+    crypto::{CryptoError, Keyring},
+    domain::{
+        consent::{ConsentKind, ConsentLevel, ConsentVersion},
+        subject::{Enrolment, NhsNumber, PncId, SubjectId},
+        AgencyId, InvalidValue,
+    },
+};
+
+const NHS_INDEX: &str = "nhs_number";
+const PNC_INDEX: &str = "pnc_id";
+
+fn sealed(error: CryptoError) -> DbError {
+    DbError::Corrupt(InvalidValue::new("ciphertext", error.to_string()))
+}
+
+fn date_text(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn parse_date(text: &str) -> Result<Date, DbError> {
+    Date::parse(text, &Iso8601::DATE)
+        .map_err(|_| DbError::Corrupt(InvalidValue::new("date", "stored date does not parse")))
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = subjects)]
+struct NewSubject {
+    id: String,
+    nhs_number_index: Option<String>,
+    pnc_id_index: Option<String>,
+    nhs_number: Option<Vec<u8>>,
+    pnc_id: Option<Vec<u8>>,
+    given_name: Vec<u8>,
+    family_name: Vec<u8>,
+    date_of_birth: Vec<u8>,
+    enrolled_on: String,
+    enrolled_by: String,
+    created_at: i64,
+}
+
+/// What the programme may know of an enrolled subject without opening identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectSummary {
+    pub id: SubjectId,
+    pub enrolled_on: Date,
+    pub discharged_on: Option<Date>,
+}
+
+/// Enrols `enrolment` as a new subject. A second enrolment of the same NHS number or PNC
+/// id is a conflict (the blind indexes are unique).
+pub fn enrol(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    enrolment: &Enrolment,
+    enrolled_by: &str,
+) -> Result<SubjectId, DbError> {
+    let id = SubjectId::generate();
+    let row_id = id.as_str();
+    let seal = |column: &str, value: &[u8]| keys.seal(row_id, column, value).map_err(sealed);
+    let row = NewSubject {
+        id: id.to_string(),
+        nhs_number_index: enrolment
+            .nhs_number
+            .as_ref()
+            .map(|n| keys.blind_index(NHS_INDEX, n.digits())),
+        pnc_id_index: enrolment
+            .pnc_id
+            .as_ref()
+            .map(|p| keys.blind_index(PNC_INDEX, p.as_str())),
+        nhs_number: enrolment
+            .nhs_number
+            .as_ref()
+            .map(|n| seal("nhs_number", n.digits().as_bytes()))
+            .transpose()?,
+        pnc_id: enrolment
+            .pnc_id
+            .as_ref()
+            .map(|p| seal("pnc_id", p.as_str().as_bytes()))
+            .transpose()?,
+        given_name: seal("given_name", enrolment.given_name.as_str().as_bytes())?,
+        family_name: seal("family_name", enrolment.family_name.as_str().as_bytes())?,
+        date_of_birth: seal(
+            "date_of_birth",
+            date_text(enrolment.date_of_birth).as_bytes(),
+        )?,
+        enrolled_on: date_text(enrolment.enrolled_on),
+        enrolled_by: enrolled_by.to_owned(),
+        created_at: now_micros(),
+    };
+    diesel::insert_into(subjects::table)
+        .values(row)
+        .execute(conn)
+        .map_err(|e| {
+            conflict_on_unique(e, || {
+                "A subject with this NHS number or PNC id is already enrolled.".into()
+            })
+        })?;
+    Ok(id)
+}
+
+/// An identifier a subject can be looked up by.
+#[derive(Debug, Clone, Copy)]
+pub enum Identifier<'a> {
+    Nhs(&'a NhsNumber),
+    Pnc(&'a PncId),
+}
+
+/// The subject enrolled with this identifier, found through its blind index.
+pub fn find_by_identifier(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    identifier: Identifier<'_>,
+) -> Result<Option<SubjectId>, DbError> {
+    let query = subjects::table.select(subjects::id).into_boxed();
+    let query = match identifier {
+        Identifier::Nhs(nhs) => {
+            query.filter(subjects::nhs_number_index.eq(keys.blind_index(NHS_INDEX, nhs.digits())))
+        }
+        Identifier::Pnc(pnc) => {
+            query.filter(subjects::pnc_id_index.eq(keys.blind_index(PNC_INDEX, pnc.as_str())))
+        }
+    };
+    query
+        .first::<String>(conn)
+        .optional()?
+        .map(|id| SubjectId::parse(&id).map_err(DbError::Corrupt))
+        .transpose()
+}
+
+pub fn summary(conn: &mut DbConnection, id: &SubjectId) -> Result<Option<SubjectSummary>, DbError> {
+    let enrolled: Option<String> = subjects::table
+        .find(id.as_str())
+        .select(subjects::enrolled_on)
+        .first(conn)
+        .optional()?;
+    let Some(enrolled) = enrolled else {
+        return Ok(None);
+    };
+    let discharged: Option<String> = subject_discharges::table
+        .find(id.as_str())
+        .select(subject_discharges::discharged_on)
+        .first(conn)
+        .optional()?;
+    Ok(Some(SubjectSummary {
+        id: id.clone(),
+        enrolled_on: parse_date(&enrolled)?,
+        discharged_on: discharged.as_deref().map(parse_date).transpose()?,
+    }))
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = subject_discharges)]
+struct NewDischarge {
+    subject_id: String,
+    discharged_on: String,
+    reason: Vec<u8>,
+    recorded_by: String,
+    recorded_at: i64,
+}
+
+/// Records the discharge; a subject is discharged once.
+pub fn discharge(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    id: &SubjectId,
+    discharged_on: Date,
+    reason: &str,
+    recorded_by: &str,
+) -> Result<(), DbError> {
+    let row = NewDischarge {
+        subject_id: id.to_string(),
+        discharged_on: date_text(discharged_on),
+        reason: keys
+            .seal(id.as_str(), "discharge_reason", reason.as_bytes())
+            .map_err(sealed)?,
+        recorded_by: recorded_by.to_owned(),
+        recorded_at: now_micros(),
+    };
+    diesel::insert_into(subject_discharges::table)
+        .values(row)
+        .execute(conn)
+        .map_err(|e| {
+            conflict_on_unique(e, || "This subject has already been discharged.".into())
+        })?;
+    Ok(())
+}
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = consents)]
+struct ConsentRow {
+    subject_id: String,
+    version: i32,
+    kind: String,
+    level: Option<String>,
+    agencies: Option<String>,
+    excluded_categories: String,
+    evidence: Vec<u8>,
+    effective_on: String,
+    expires_on: Option<String>,
+    recorded_by: String,
+    recorded_at: i64,
+}
+
+/// A consent version with its evidence, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedConsent {
+    pub version: ConsentVersion,
+    pub evidence: String,
+}
+
+/// Appends the next consent version (a consent given or a withdrawal) and returns its
+/// number. Two coordinators recording at once cannot both take the same number.
+pub fn record_consent(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    id: &SubjectId,
+    kind: &ConsentKind,
+    evidence: &str,
+    recorded_by: &str,
+) -> Result<i32, DbError> {
+    conn.transaction(|conn| {
+        let latest: Option<i32> = consents::table
+            .filter(consents::subject_id.eq(id.as_str()))
+            .select(diesel::dsl::max(consents::version))
+            .first(conn)?;
+        let version = latest.unwrap_or(0) + 1;
+        let (kind_text, level, agencies, excluded, effective_on, expires_on) = match kind {
+            ConsentKind::Given {
+                level,
+                agencies,
+                excluded_categories,
+                given_on,
+                expires_on,
+            } => (
+                "given",
+                Some(level.as_str().to_owned()),
+                agencies
+                    .as_ref()
+                    .map(|a| a.iter().map(AgencyId::as_str).collect::<Vec<_>>().join(",")),
+                excluded_categories
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(","),
+                date_text(*given_on),
+                expires_on.map(date_text),
+            ),
+            ConsentKind::Withdrawn { withdrawn_on } => (
+                "withdrawn",
+                None,
+                None,
+                String::new(),
+                date_text(*withdrawn_on),
+                None,
+            ),
+        };
+        let row = ConsentRow {
+            subject_id: id.to_string(),
+            version,
+            kind: kind_text.to_owned(),
+            level,
+            agencies,
+            excluded_categories: excluded,
+            evidence: keys
+                .seal(
+                    id.as_str(),
+                    &format!("consent_evidence:{version}"),
+                    evidence.as_bytes(),
+                )
+                .map_err(sealed)?,
+            effective_on,
+            expires_on,
+            recorded_by: recorded_by.to_owned(),
+            recorded_at: now_micros(),
+        };
+        diesel::insert_into(consents::table)
+            .values(row)
+            .execute(conn)
+            .map_err(|e| {
+                conflict_on_unique(e, || "Consent changed concurrently; try again.".into())
+            })?;
+        Ok(version)
+    })
+}
+
+/// Every consent version of the subject, oldest first.
+pub fn consent_history(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    id: &SubjectId,
+) -> Result<Vec<RecordedConsent>, DbError> {
+    let rows: Vec<ConsentRow> = consents::table
+        .filter(consents::subject_id.eq(id.as_str()))
+        .order(consents::version)
+        .select(ConsentRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| open_consent(keys, row))
+        .collect()
+}
+
+fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbError> {
+    let corrupt = |what: &str| DbError::Corrupt(InvalidValue::new("consent", what));
+    let effective_on = parse_date(&row.effective_on)?;
+    let kind = match row.kind.as_str() {
+        "given" => ConsentKind::Given {
+            level: row
+                .level
+                .as_deref()
+                .ok_or_else(|| corrupt("level missing"))?
+                .parse::<ConsentLevel>()
+                .map_err(DbError::Corrupt)?,
+            agencies: row
+                .agencies
+                .as_deref()
+                .map(|list| {
+                    list.split(',')
+                        .filter(|a| !a.is_empty())
+                        .map(AgencyId::parse)
+                        .collect::<Result<BTreeSet<_>, _>>()
+                })
+                .transpose()
+                .map_err(DbError::Corrupt)?,
+            excluded_categories: row
+                .excluded_categories
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            given_on: effective_on,
+            expires_on: row.expires_on.as_deref().map(parse_date).transpose()?,
+        },
+        "withdrawn" => ConsentKind::Withdrawn {
+            withdrawn_on: effective_on,
+        },
+        _ => return Err(corrupt("unknown kind")),
+    };
+    let evidence = keys
+        .open_text(
+            &row.subject_id,
+            &format!("consent_evidence:{}", row.version),
+            &row.evidence,
+        )
+        .map_err(sealed)?;
+    let recorded_at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.recorded_at) * 1_000)
+            .map_err(|_| corrupt("recorded_at"))?;
+    Ok(RecordedConsent {
+        version: ConsentVersion {
+            version: row.version,
+            kind,
+            recorded_at,
+            recorded_by: row.recorded_by,
+        },
+        evidence,
+    })
+}

@@ -1,0 +1,327 @@
+//! Consent: what a person agreed to share, recorded as versions that are never
+//! overwritten, and the effective consent at an instant that the rules use.
+
+use std::{collections::BTreeSet, fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::{AgencyId, InvalidValue};
+
+/// Ordered: `none < crisis < coordination < full`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentLevel {
+    None,
+    Crisis,
+    Coordination,
+    Full,
+}
+
+impl ConsentLevel {
+    pub const ALL: [Self; 4] = [Self::None, Self::Crisis, Self::Coordination, Self::Full];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Crisis => "crisis",
+            Self::Coordination => "coordination",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for ConsentLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ConsentLevel {
+    type Err = InvalidValue;
+    fn from_str(raw: &str) -> Result<Self, InvalidValue> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == raw)
+            .ok_or_else(|| InvalidValue::new("level", "must be none, crisis, coordination or full"))
+    }
+}
+
+/// The categories of information a field may hold. Record-type configuration may add
+/// more later; consent may only exclude categories the gateway knows.
+pub const KNOWN_CATEGORIES: [&str; 11] = [
+    "identity",
+    "contact",
+    "risk",
+    "crisis_plan",
+    "care_plan",
+    "service_usage",
+    "clinical",
+    "medication",
+    "criminal_justice",
+    "safeguarding",
+    "notes",
+];
+
+/// One version of a subject's consent: a consent given, or a withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentVersion {
+    pub version: i32,
+    pub kind: ConsentKind,
+    /// When it was recorded in the gateway (UTC).
+    pub recorded_at: OffsetDateTime,
+    pub recorded_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentKind {
+    Given {
+        level: ConsentLevel,
+        /// The agencies covered; `None` covers every party.
+        agencies: Option<BTreeSet<AgencyId>>,
+        excluded_categories: BTreeSet<String>,
+        given_on: Date,
+        expires_on: Option<Date>,
+    },
+    Withdrawn {
+        withdrawn_on: Date,
+    },
+}
+
+/// The consent the rules apply at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveConsent {
+    pub level: ConsentLevel,
+    /// The version it comes from; `None` when no consent has ever been in force.
+    pub version: Option<i32>,
+    pub agencies: Option<BTreeSet<AgencyId>>,
+    pub excluded_categories: BTreeSet<String>,
+}
+
+impl EffectiveConsent {
+    fn none(version: Option<i32>) -> Self {
+        Self {
+            level: ConsentLevel::None,
+            version,
+            agencies: None,
+            excluded_categories: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the consent covers `agency` (absent list = every party).
+    pub fn covers(&self, agency: &AgencyId) -> bool {
+        self.agencies
+            .as_ref()
+            .is_none_or(|agencies| agencies.contains(agency))
+    }
+}
+
+/// The newest version in force at `at`: recorded by then and dated on or before that day.
+/// A withdrawal, an expiry, or no version at all gives `none`. An expired or withdrawn
+/// newest version does not fall back to an older one: consent is not revived by time.
+pub fn effective_at(history: &[ConsentVersion], at: OffsetDateTime) -> EffectiveConsent {
+    let day = at.date();
+    let in_force = history
+        .iter()
+        .filter(|v| v.recorded_at <= at)
+        .filter(|v| match &v.kind {
+            ConsentKind::Given { given_on, .. } => *given_on <= day,
+            ConsentKind::Withdrawn { withdrawn_on } => *withdrawn_on <= day,
+        })
+        .max_by_key(|v| v.version);
+    let Some(newest) = in_force else {
+        return EffectiveConsent::none(None);
+    };
+    match &newest.kind {
+        ConsentKind::Withdrawn { .. } => EffectiveConsent::none(Some(newest.version)),
+        ConsentKind::Given {
+            expires_on: Some(expires),
+            ..
+        } if *expires < day => EffectiveConsent::none(Some(newest.version)),
+        ConsentKind::Given {
+            level,
+            agencies,
+            excluded_categories,
+            ..
+        } => EffectiveConsent {
+            level: *level,
+            version: Some(newest.version),
+            agencies: agencies.clone(),
+            excluded_categories: excluded_categories.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    fn given(
+        version: i32,
+        level: ConsentLevel,
+        given_on: Date,
+        expires_on: Option<Date>,
+        recorded_at: OffsetDateTime,
+    ) -> ConsentVersion {
+        ConsentVersion {
+            version,
+            kind: ConsentKind::Given {
+                level,
+                agencies: None,
+                excluded_categories: BTreeSet::new(),
+                given_on,
+                expires_on,
+            },
+            recorded_at,
+            recorded_by: "coordinator".into(),
+        }
+    }
+
+    fn withdrawn(version: i32, on: Date, recorded_at: OffsetDateTime) -> ConsentVersion {
+        ConsentVersion {
+            version,
+            kind: ConsentKind::Withdrawn { withdrawn_on: on },
+            recorded_at,
+            recorded_by: "coordinator".into(),
+        }
+    }
+
+    #[test]
+    fn levels_are_ordered() {
+        assert!(
+            ConsentLevel::None < ConsentLevel::Crisis
+                && ConsentLevel::Crisis < ConsentLevel::Coordination
+                && ConsentLevel::Coordination < ConsentLevel::Full
+        );
+    }
+
+    #[test]
+    fn effective_consent_over_versions_withdrawal_expiry_and_time() {
+        let t0 = datetime!(2026-01-10 09:00 UTC);
+        let history = vec![
+            given(1, ConsentLevel::Crisis, date!(2026 - 01 - 10), None, t0),
+            given(
+                2,
+                ConsentLevel::Full,
+                date!(2026 - 03 - 01),
+                Some(date!(2026 - 06 - 30)),
+                datetime!(2026-03-01 10:00 UTC),
+            ),
+            withdrawn(3, date!(2026 - 05 - 01), datetime!(2026-05-01 12:00 UTC)),
+            given(
+                4,
+                ConsentLevel::Coordination,
+                date!(2026 - 08 - 01),
+                None,
+                datetime!(2026-08-01 08:00 UTC),
+            ),
+        ];
+        let cases = [
+            (
+                datetime!(2026-01-09 12:00 UTC),
+                ConsentLevel::None,
+                Option::None,
+            ), // before any consent
+            (
+                datetime!(2026-01-10 09:00 UTC),
+                ConsentLevel::Crisis,
+                Some(1),
+            ), // recorded that instant
+            (
+                datetime!(2026-02-01 00:00 UTC),
+                ConsentLevel::Crisis,
+                Some(1),
+            ),
+            (
+                datetime!(2026-03-01 09:59 UTC),
+                ConsentLevel::Crisis,
+                Some(1),
+            ), // v2 not yet recorded
+            (datetime!(2026-03-01 10:00 UTC), ConsentLevel::Full, Some(2)),
+            (datetime!(2026-05-01 11:59 UTC), ConsentLevel::Full, Some(2)), // withdrawal not yet recorded
+            (datetime!(2026-05-01 12:00 UTC), ConsentLevel::None, Some(3)), // withdrawn at once
+            (datetime!(2026-07-15 00:00 UTC), ConsentLevel::None, Some(3)), // v2 would have expired anyway
+            (
+                datetime!(2026-08-01 08:00 UTC),
+                ConsentLevel::Coordination,
+                Some(4),
+            ),
+        ];
+        for (at, level, version) in cases {
+            let effective = effective_at(&history, at);
+            assert_eq!(
+                (effective.level, effective.version),
+                (level, version),
+                "at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_newest_version_is_none_and_does_not_revive_an_older_one() {
+        let history = vec![
+            given(
+                1,
+                ConsentLevel::Full,
+                date!(2026 - 01 - 01),
+                None,
+                datetime!(2026-01-01 0:00 UTC),
+            ),
+            given(
+                2,
+                ConsentLevel::Crisis,
+                date!(2026 - 02 - 01),
+                Some(date!(2026 - 02 - 28)),
+                datetime!(2026-02-01 0:00 UTC),
+            ),
+        ];
+        assert_eq!(
+            effective_at(&history, datetime!(2026-02-28 23:59 UTC)).level,
+            ConsentLevel::Crisis
+        );
+        let after = effective_at(&history, datetime!(2026-03-01 00:00 UTC));
+        assert_eq!((after.level, after.version), (ConsentLevel::None, Some(2)));
+    }
+
+    #[test]
+    fn a_consent_dated_in_the_future_is_not_yet_in_force() {
+        let history = vec![given(
+            1,
+            ConsentLevel::Full,
+            date!(2026 - 12 - 01),
+            None,
+            datetime!(2026-11-28 0:00 UTC),
+        )];
+        assert_eq!(
+            effective_at(&history, datetime!(2026-11-30 0:00 UTC)).level,
+            ConsentLevel::None
+        );
+        assert_eq!(
+            effective_at(&history, datetime!(2026-12-01 0:00 UTC)).level,
+            ConsentLevel::Full
+        );
+    }
+
+    #[test]
+    fn agency_coverage_defaults_to_every_party() {
+        let mut effective = EffectiveConsent::none(None);
+        let police = AgencyId::parse("hampshire-police").unwrap();
+        assert!(effective.covers(&police));
+        effective.agencies = Some([AgencyId::parse("iow-nhs").unwrap()].into_iter().collect());
+        assert!(!effective.covers(&police));
+    }
+}

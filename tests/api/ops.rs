@@ -28,6 +28,11 @@ async fn metrics_count_requests_by_route_and_status_without_identifiers() {
         .send()
         .await
         .unwrap();
+    client
+        .get(app.url("/v1/nowhere/9434765919"))
+        .send()
+        .await
+        .unwrap();
 
     let metrics = app.metrics().await;
 
@@ -39,6 +44,10 @@ async fn metrics_count_requests_by_route_and_status_without_identifiers() {
     );
     assert!(
         metrics.contains(r#"route="unmatched",status="404""#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/v1/subjects/lookup",status="404""#),
         "{metrics}"
     );
     assert!(metrics.contains("concordat_http_request_duration_seconds_bucket"));

@@ -9,7 +9,7 @@ use super::{slug_id, InvalidValue};
 
 slug_id!(AgencyId, "agency_id");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgencyKind {
     Police,

@@ -2,8 +2,11 @@
 //! and what a principal may be. Values here can only be built valid.
 
 pub mod agency;
+pub mod agreement;
 pub mod consent;
 pub mod principal;
+pub mod purpose;
+pub mod record_type;
 pub mod subject;
 
 pub use agency::{Agency, AgencyId, AgencyKind};

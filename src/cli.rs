@@ -356,9 +356,11 @@ fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> an
             to,
             out: path,
         } => {
+            let size = database.run_blocking(crate::audit::store::tree_size)?;
             let filter = Filter {
                 from_micros: parse_cli_time("--from", from.as_deref())?,
                 to_micros: parse_cli_time("--to", to.as_deref())?,
+                before_index: Some(size),
                 ..Filter::default()
             };
             let mut exporter = Exporter::new(format, &settings.audit.origin);

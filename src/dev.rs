@@ -18,7 +18,7 @@ use crate::{
     },
     domain::{
         consent::{ConsentKind, ConsentLevel},
-        subject::{Enrolment, NhsNumber, PersonName, PncId},
+        subject::{Enrolment, NhsNumber, PersonName, PncId, SubjectId},
         Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role,
     },
     pki::PkiDirectory,
@@ -191,8 +191,8 @@ fn enrol_samples(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
             enrolled_on,
             today,
         )?;
-        let id =
-            database.run_blocking(|conn| subjects::enrol(conn, keys, &enrolment, "dev-mode"))?;
+        let id = SubjectId::generate();
+        database.run_blocking(|conn| subjects::enrol(conn, keys, &id, &enrolment, "dev-mode"))?;
         let given_kind = |level, excluded: &[&str]| ConsentKind::Given {
             level,
             agencies: None,
@@ -213,12 +213,13 @@ fn enrol_samples(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
                 },
             ],
         };
-        for kind in versions {
+        for (version, kind) in (1..).zip(versions) {
             database.run_blocking(|conn| {
                 subjects::record_consent(
                     conn,
                     keys,
                     &id,
+                    version,
                     &kind,
                     "Synthetic development data.",
                     "dev-mode",

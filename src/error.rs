@@ -197,19 +197,39 @@ impl ApiError {
             }
             JsonPayloadError::ContentType => Self::UnsupportedMediaType,
             JsonPayloadError::Deserialize(e) if e.is_data() => Self::Invalid {
-                detail: format!("the body does not match the expected fields: {e}"),
+                detail: format!(
+                    "the body does not match the expected fields: {}",
+                    without_values(e)
+                ),
                 errors: Vec::new(),
             },
-            JsonPayloadError::Deserialize(e) => {
-                Self::BadRequest(format!("the body is not valid JSON: {e}"))
-            }
+            JsonPayloadError::Deserialize(e) => Self::BadRequest(format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )),
             other => Self::BadRequest(format!("the body could not be read: {other}")),
         }
     }
 
     pub fn from_query(error: &QueryPayloadError) -> Self {
+        let detail = match error {
+            QueryPayloadError::Deserialize(e) => {
+                let message = e.to_string();
+                match message.split_once('`') {
+                    Some((_, rest)) if message.starts_with("unknown field") => {
+                        format!(
+                            "unknown parameter `{}",
+                            rest.split_once(',').map_or(rest, |(f, _)| f)
+                        )
+                    }
+                    _ => "a parameter is missing or has the wrong form".to_owned(),
+                }
+            }
+            _ => "the query string cannot be read".to_owned(),
+        };
         Self::Invalid {
-            detail: format!("the query string is invalid: {error}"),
+            detail: format!("the query string is invalid: {detail}"),
             errors: Vec::new(),
         }
     }
@@ -217,6 +237,24 @@ impl ApiError {
     pub fn from_path(_error: &PathError) -> Self {
         Self::NotFound("There is nothing at this path.".into())
     }
+}
+
+/// serde's message for a JSON body of the wrong shape, keeping the names it gives (unknown
+/// or missing field) and dropping the values it would quote back (an identifier sent as a
+/// number, say), then where it was found.
+fn without_values(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let kept = if message.starts_with("unknown field") || message.starts_with("missing field") {
+        message
+            .split(", expected")
+            .next()
+            .and_then(|m| m.split(" at line").next())
+            .unwrap_or("a field")
+            .to_owned()
+    } else {
+        "a value has the wrong type or form".to_owned()
+    };
+    format!("{kept} (line {}, column {})", error.line(), error.column())
 }
 
 impl ResponseError for ApiError {
@@ -340,6 +378,23 @@ mod tests {
             problem.errors.first().map(|e| e.field.as_str()),
             Some("nhs_number")
         );
+    }
+
+    #[test]
+    fn json_shape_errors_do_not_quote_the_values_sent() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code, reason = "only deserialisation is exercised")]
+        struct Body {
+            nhs_number: String,
+        }
+        let wrong_type = serde_json::from_str::<Body>(r#"{"nhs_number": 9434765919}"#).unwrap_err();
+        let detail = ApiError::from_json(&JsonPayloadError::Deserialize(wrong_type), 1).to_string();
+        assert!(!detail.contains("9434765919"), "{detail}");
+        let unknown =
+            serde_json::from_str::<Body>(r#"{"nhs_number": "x", "secret_field": 1}"#).unwrap_err();
+        let detail = ApiError::from_json(&JsonPayloadError::Deserialize(unknown), 1).to_string();
+        assert!(detail.contains("unknown field `secret_field`"), "{detail}");
     }
 
     #[test]

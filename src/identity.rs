@@ -61,6 +61,11 @@ pub struct IdentityService {
     pub limits: Arc<RateLimits>,
 }
 
+/// The principal a certificate maps to, kept for the audit entry even when the request is
+/// then refused (wrong agency, rate limit).
+#[derive(Debug, Clone)]
+pub struct Identified(pub Principal);
+
 /// The authenticated caller of this request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -112,7 +117,7 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
             )
         })?;
 
-    let principal = resolve(&service.database, &certificate).await?;
+    let principal = resolve(req, &service.database, &certificate).await?;
     tracing::Span::current().record("principal", principal.id.as_str());
     service.limits.check(&principal.id)?;
     Ok(Caller {
@@ -124,6 +129,7 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
 /// The one active principal bound to this certificate whose agency is the certificate's
 /// `O`. Anything else (none, several, another agency) is refused alike.
 async fn resolve(
+    req: &ServiceRequest,
     database: &Database,
     certificate: &PeerCertificate,
 ) -> Result<Principal, ApiError> {
@@ -144,6 +150,8 @@ async fn resolve(
         return Err(unknown());
     }
     let principal = found.pop().ok_or_else(unknown)?;
+    // From here on the audit entry names who this is, even if the request is refused.
+    req.extensions_mut().insert(Identified(principal.clone()));
     if certificate.organization.as_deref() != Some(principal.agency.as_str()) {
         return Err(unknown());
     }

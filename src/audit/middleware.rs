@@ -22,7 +22,7 @@ use ring::digest::{digest, SHA256};
 use super::{AuditLog, Decision, PendingEntry, Receipt};
 use crate::{
     error::{reason_code, ApiError},
-    identity::Caller,
+    identity::{Caller, Identified},
     routes,
     telemetry::RequestId,
     tls::PeerCertificate,
@@ -87,6 +87,14 @@ pub async fn record(req: &HttpRequest, entry: PendingEntry) -> Result<Receipt, A
     Ok(receipt)
 }
 
+/// Records this request's entry as granted *before* a handler changes anything, so no
+/// change can exist without its entry (the generic entry comes after the response is built,
+/// too late for a write). Handlers check everything they can first; if the change still
+/// fails, the entry over-reports an attempt as granted, never the reverse.
+pub async fn record_before_change(req: &HttpRequest) -> Result<Receipt, ApiError> {
+    record(req, entry_for(req, Decision::Granted, "ok")).await
+}
+
 fn describe_caller(req: &HttpRequest, entry: &mut PendingEntry) {
     if let Some(caller) = req.extensions().get::<Caller>() {
         entry.principal_id = Some(caller.principal.id.to_string());
@@ -98,8 +106,15 @@ fn describe_caller(req: &HttpRequest, entry: &mut PendingEntry) {
             .map(|r| r.to_string())
             .collect();
         entry.certificate_sha256 = Some(caller.certificate.sha256.clone());
-    } else if let Some(certificate) = req.conn_data::<Arc<PeerCertificate>>() {
-        entry.certificate_sha256 = Some(certificate.sha256.clone());
+    } else {
+        if let Some(Identified(principal)) = req.extensions().get::<Identified>() {
+            entry.principal_id = Some(principal.id.to_string());
+            entry.agency_id = Some(principal.agency.to_string());
+            entry.roles = principal.roles.iter().map(|r| r.to_string()).collect();
+        }
+        if let Some(certificate) = req.conn_data::<Arc<PeerCertificate>>() {
+            entry.certificate_sha256 = Some(certificate.sha256.clone());
+        }
     }
 }
 

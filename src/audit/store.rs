@@ -4,7 +4,7 @@
 //! its writing functions can be private to the audit module: nothing else in the crate can
 //! append, and nothing at all can update or delete (the schema refuses it as well).
 
-use diesel::{connection::SimpleConnection, dsl::max, prelude::*, sql_types::BigInt};
+use diesel::{dsl::max, prelude::*};
 
 use super::{
     entry::{AuditEntry, PendingEntry},
@@ -17,7 +17,8 @@ use crate::db::{
     DbConnection, DbError,
 };
 
-/// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends.
+/// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends (see
+/// [`crate::db::exclusive`]).
 pub const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
 /// Rows per multi-row INSERT statement on PostgreSQL (well inside its parameter limit).
 const INSERT_CHUNK: usize = 500;
@@ -87,31 +88,7 @@ pub(super) fn append_batch(
     conn: &mut DbConnection,
     batch: Vec<PendingEntry>,
 ) -> Result<Vec<Receipt>, DbError> {
-    match conn {
-        // Diesel begins SQLite transactions DEFERRED; BEGIN IMMEDIATE takes the write lock
-        // before the tree size is read, so no other writer can append in between.
-        DbConnection::Sqlite(_) => {
-            conn.batch_execute("BEGIN IMMEDIATE")?;
-            let appended = append_locked(conn, batch);
-            let finished = if appended.is_ok() {
-                conn.batch_execute("COMMIT")
-            } else {
-                conn.batch_execute("ROLLBACK")
-            };
-            if let Err(error) = finished {
-                let _ = conn.batch_execute("ROLLBACK");
-                return Err(error.into());
-            }
-            appended
-        }
-        // A transaction-scoped advisory lock: every instance's appends queue on it.
-        DbConnection::Postgres(_) => conn.transaction(|conn| {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(APPEND_LOCK_KEY)
-                .execute(conn)?;
-            append_locked(conn, batch)
-        }),
-    }
+    crate::db::exclusive(conn, APPEND_LOCK_KEY, |conn| append_locked(conn, batch))
 }
 
 fn append_locked(
@@ -234,6 +211,9 @@ pub struct Filter {
     pub action: Option<String>,
     pub decision: Option<String>,
     pub break_glass: Option<bool>,
+    /// Only entries below this leaf index: a fixed end for exports and verification while
+    /// the log goes on growing.
+    pub before_index: Option<u64>,
 }
 
 /// Up to `limit` entries matching `filter` after leaf index `after`, in leaf order. The
@@ -275,6 +255,9 @@ pub fn entries(
     }
     if let Some(break_glass) = filter.break_glass {
         query = query.filter(audit_entries::break_glass.eq(break_glass));
+    }
+    if let Some(before) = filter.before_index {
+        query = query.filter(audit_entries::leaf_index.lt(before as i64));
     }
     Ok(query.load(conn)?)
 }

@@ -204,6 +204,8 @@ struct NodePager<'a> {
     conn: &'a mut DbConnection,
     buffer: VecDeque<StoredNode>,
     after: Option<(i64, i32)>,
+    /// Nodes covering leaves from this index on were appended after verification began.
+    size: u64,
     exhausted: bool,
     error: Option<DbError>,
 }
@@ -224,6 +226,11 @@ impl Iterator for NodePager<'_> {
             }
         }
         let node = self.buffer.pop_front()?;
+        if node.covers_to as u64 >= self.size {
+            self.exhausted = true;
+            self.buffer.clear();
+            return None;
+        }
         self.after = Some((node.covers_to, node.level));
         Some(node)
     }
@@ -330,10 +337,12 @@ fn check(
     }
 
     let mut tree = TreeCheck::new(expected);
+    // Verification covers the tree as it was when it began: a gateway may go on appending.
     let mut nodes = NodePager {
         conn: &mut *conn,
         buffer: VecDeque::new(),
         after: None,
+        size: total,
         exhausted: false,
         error: None,
     };
@@ -341,8 +350,12 @@ fn check(
         let (pages, received) = mpsc::sync_channel::<Result<Vec<StoredEntry>, DbError>>(4);
         scope.spawn(move || {
             let mut after = None;
+            let below = store::Filter {
+                before_index: Some(total),
+                ..store::Filter::default()
+            };
             loop {
-                let page = store::entries(reader, &store::Filter::default(), after, ENTRY_PAGE);
+                let page = store::entries(reader, &below, after, ENTRY_PAGE);
                 let last = page
                     .as_ref()
                     .ok()

@@ -18,7 +18,7 @@ use diesel::{
     pg::PgConnection,
     r2d2::{self, R2D2Connection},
     sqlite::SqliteConnection,
-    Connection,
+    Connection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use time::OffsetDateTime;
@@ -190,6 +190,45 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// Runs `work` in a transaction that holds the database's write lock from its first
+/// statement, for read-then-write work (next version number, next leaf index) that must not
+/// interleave with another writer.
+///
+/// SQLite: diesel begins transactions DEFERRED, and in WAL mode a deferred transaction
+/// that read before another connection committed cannot then write (SQLITE_BUSY_SNAPSHOT,
+/// which the busy timeout does not wait out); BEGIN IMMEDIATE takes the write lock first.
+/// PostgreSQL: READ COMMITTED (whatever the database default), then a transaction-scoped
+/// advisory lock on `lock_key`, so every instance queues on it.
+pub fn exclusive<T>(
+    conn: &mut DbConnection,
+    lock_key: i64,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match conn {
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            let done = work(conn);
+            let finished = if done.is_ok() {
+                conn.batch_execute("COMMIT")
+            } else {
+                conn.batch_execute("ROLLBACK")
+            };
+            if let Err(error) = finished {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Err(error.into());
+            }
+            done
+        }
+        DbConnection::Postgres(_) => conn.transaction(|conn| {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(lock_key)
+                .execute(conn)?;
+            work(conn)
+        }),
     }
 }
 

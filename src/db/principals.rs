@@ -9,6 +9,9 @@ use crate::domain::{
     AgencyId, CertificateBinding, Principal, PrincipalId, PrincipalStatus,
 };
 
+/// PostgreSQL advisory lock serialising principal changes (see [`super::exclusive`]).
+const PRINCIPAL_LOCK_KEY: i64 = 0x7072_696e_6369_7061; // "principa"
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = principals)]
 struct PrincipalRow {
@@ -54,7 +57,7 @@ impl PrincipalRow {
 /// Registers a new principal as version 1. Refuses an id that exists, an unknown agency, or
 /// a certificate binding that an active principal already holds (one certificate, one caller).
 pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    super::exclusive(conn, PRINCIPAL_LOCK_KEY, |conn| {
         if latest(conn, &principal.id)?.is_some() {
             return Err(DbError::Conflict(format!(
                 "principal {} already exists",
@@ -89,7 +92,7 @@ pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError
 
 /// Adds a disabled version. Disabling a disabled principal changes nothing.
 pub fn disable(conn: &mut DbConnection, id: &PrincipalId) -> Result<Principal, DbError> {
-    conn.transaction(|conn| {
+    super::exclusive(conn, PRINCIPAL_LOCK_KEY, |conn| {
         let current = latest(conn, id)?
             .ok_or_else(|| DbError::NotFound(format!("principal {id} does not exist")))?;
         if current.status == PrincipalStatus::Disabled {

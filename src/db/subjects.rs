@@ -22,6 +22,8 @@ use crate::{
 };
 
 const NHS_INDEX: &str = "nhs_number";
+/// PostgreSQL advisory lock serialising consent versions (rare writes; one lock is enough).
+const CONSENT_LOCK_KEY: i64 = 0x636f_6e73_656e_7473; // "consents"
 const PNC_INDEX: &str = "pnc_id";
 
 fn sealed(error: CryptoError) -> DbError {
@@ -71,10 +73,10 @@ pub struct SubjectSummary {
 pub fn enrol(
     conn: &mut DbConnection,
     keys: &Keyring,
+    id: &SubjectId,
     enrolment: &Enrolment,
     enrolled_by: &str,
-) -> Result<SubjectId, DbError> {
-    let id = SubjectId::generate();
+) -> Result<(), DbError> {
     let row_id = id.as_str();
     let seal = |column: &str, value: &[u8]| keys.seal(row_id, column, value).map_err(sealed);
     let row = NewSubject {
@@ -115,7 +117,7 @@ pub fn enrol(
                 "A subject with this NHS number or PNC id is already enrolled.".into()
             })
         })?;
-    Ok(id)
+    Ok(())
 }
 
 /// An identifier a subject can be looked up by.
@@ -228,22 +230,33 @@ pub struct RecordedConsent {
     pub evidence: String,
 }
 
-/// Appends the next consent version (a consent given or a withdrawal) and returns its
-/// number. Two coordinators recording at once cannot both take the same number.
+/// The number the next consent version of the subject will take.
+pub fn next_consent_version(conn: &mut DbConnection, id: &SubjectId) -> Result<i32, DbError> {
+    let latest: Option<i32> = consents::table
+        .filter(consents::subject_id.eq(id.as_str()))
+        .select(diesel::dsl::max(consents::version))
+        .first(conn)?;
+    Ok(latest.unwrap_or(0) + 1)
+}
+
+/// Appends consent version `version` (a consent given or a withdrawal). It must be the
+/// next one: if another coordinator recorded in between, this is a conflict, not a silent
+/// renumbering (the audit entry already names `version`).
 pub fn record_consent(
     conn: &mut DbConnection,
     keys: &Keyring,
     id: &SubjectId,
+    version: i32,
     kind: &ConsentKind,
     evidence: &str,
     recorded_by: &str,
-) -> Result<i32, DbError> {
-    conn.transaction(|conn| {
-        let latest: Option<i32> = consents::table
-            .filter(consents::subject_id.eq(id.as_str()))
-            .select(diesel::dsl::max(consents::version))
-            .first(conn)?;
-        let version = latest.unwrap_or(0) + 1;
+) -> Result<(), DbError> {
+    super::exclusive(conn, CONSENT_LOCK_KEY, |conn| {
+        if next_consent_version(conn, id)? != version {
+            return Err(DbError::Conflict(
+                "Consent changed concurrently; read it again.".into(),
+            ));
+        }
         let (kind_text, level, agencies, excluded, effective_on, expires_on) = match kind {
             ConsentKind::Given {
                 level,
@@ -299,7 +312,7 @@ pub fn record_consent(
             .map_err(|e| {
                 conflict_on_unique(e, || "Consent changed concurrently; try again.".into())
             })?;
-        Ok(version)
+        Ok(())
     })
 }
 

@@ -371,7 +371,8 @@ mod tests {
 
     #[test]
     fn violations_name_the_share_and_key() {
-        let cases: Vec<(fn(&mut AgreementDocument), &str)> = vec![
+        type Mutation = fn(&mut AgreementDocument);
+        let cases: Vec<(Mutation, &str)> = vec![
             (
                 |d| d.shares[0].provider = "scas-north".into(),
                 "shares[0].provider",

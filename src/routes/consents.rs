@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::subjects::{parse_date, parse_text, path_subject, today};
 use crate::{
-    audit::middleware::annotate,
+    audit::middleware::{annotate, record_before_change},
     crypto::Keyring,
     db::{agencies, subjects, Database},
     domain::{
@@ -111,12 +111,17 @@ async fn record(
     kind: ConsentKind,
     evidence: String,
 ) -> Result<HttpResponse, ApiError> {
-    let by = caller.principal.id.to_string();
-    let keys = keys.into_inner();
+    let next = id.clone();
     let version = database
-        .run(move |conn| subjects::record_consent(conn, &keys, &id, &kind, &evidence, &by))
+        .run(move |conn| subjects::next_consent_version(conn, &next))
         .await?;
     annotate(req, |a| a.consent_version = Some(i64::from(version)));
+    record_before_change(req).await?;
+    let by = caller.principal.id.to_string();
+    let keys = keys.into_inner();
+    database
+        .run(move |conn| subjects::record_consent(conn, &keys, &id, version, &kind, &evidence, &by))
+        .await?;
     Ok(HttpResponse::Created().json(ConsentRecorded {
         consent_version: version,
     }))

@@ -11,7 +11,7 @@ use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    audit::middleware::annotate,
+    audit::middleware::{annotate, record_before_change},
     crypto::Keyring,
     db::{
         subjects::{self, Identifier},
@@ -130,12 +130,36 @@ pub async fn enrol(
         parse_date("enrolled_on", &body.enrolled_on)?,
         today(),
     )?;
-    let by = caller.principal.id.to_string();
     let keys = keys.into_inner();
-    let id = database
-        .run(move |conn| subjects::enrol(conn, &keys, &enrolment, &by))
+    let (check_keys, check) = (keys.clone(), enrolment.clone());
+    let already = database
+        .run(move |conn| {
+            for identifier in check
+                .nhs_number
+                .as_ref()
+                .map(Identifier::Nhs)
+                .into_iter()
+                .chain(check.pnc_id.as_ref().map(Identifier::Pnc))
+            {
+                if subjects::find_by_identifier(conn, &check_keys, identifier)?.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
         .await?;
+    if already {
+        return Err(ApiError::Conflict(
+            "A subject with this NHS number or PNC id is already enrolled.".into(),
+        ));
+    }
+    let id = SubjectId::generate();
     annotate(&req, |a| a.subject_id = Some(id.to_string()));
+    record_before_change(&req).await?;
+    let (by, stored) = (caller.principal.id.to_string(), id.clone());
+    database
+        .run(move |conn| subjects::enrol(conn, &keys, &stored, &enrolment, &by))
+        .await?;
     Ok(HttpResponse::Created().json(SubjectRef {
         subject_id: id.to_string(),
     }))

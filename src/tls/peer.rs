@@ -1,17 +1,17 @@
 //! The client certificate a connection presented, parsed once when the connection opens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use ring::digest::{digest, SHA256};
+#[cfg(test)]
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::{
+    objects::{oid2abbrev, oid_registry},
+    prelude::{FromDer, X509Certificate, X509Name},
+};
 
 use super::TlsError;
 use crate::domain::CertificateBinding;
-
-/// Marks a certificate not yet checked by the identity layer on this connection.
-const NOT_RECHECKED: u64 = u64::MAX;
 
 #[derive(Debug)]
 pub struct PeerCertificate {
@@ -24,8 +24,6 @@ pub struct PeerCertificate {
     /// Lowercase hex SHA-256 of the client's own certificate (DER).
     pub sha256: String,
     pub not_after: OffsetDateTime,
-    /// The verifier generation this chain was last checked against on this connection.
-    checked_generation: AtomicU64,
 }
 
 impl PeerCertificate {
@@ -41,7 +39,6 @@ impl PeerCertificate {
             organization,
             sha256: hex::encode(digest(&SHA256, own.as_ref())),
             not_after,
-            checked_generation: AtomicU64::new(NOT_RECHECKED),
         })
     }
 
@@ -55,17 +52,9 @@ impl PeerCertificate {
     pub(super) fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }
-
-    pub(super) fn checked_generation(&self) -> u64 {
-        self.checked_generation.load(Ordering::Acquire)
-    }
-
-    pub(super) fn mark_checked(&self, generation: u64) {
-        self.checked_generation.store(generation, Ordering::Release);
-    }
 }
 
-/// Subject and issuer as RFC 4514-style strings, the one `O`, and the expiry. The same
+/// Subject and issuer as distinguished-name strings, the one `O`, and the expiry. The same
 /// function reads certificates given to `principals add`, so bindings always compare equal.
 pub fn describe(
     der: &CertificateDer<'_>,
@@ -78,9 +67,94 @@ pub fn describe(
         _ => None,
     };
     Ok((
-        cert.subject().to_string(),
-        cert.issuer().to_string(),
+        distinguished_name(cert.subject())?,
+        distinguished_name(cert.issuer())?,
         organization,
         cert.validity().not_after.to_datetime(),
     ))
+}
+
+/// `CN=…, O=…` in certificate order, each value escaped as RFC 4514 requires, so that two
+/// different names can never print alike (`CN=a\, O=b` is not `CN=a, O=b`). A name whose
+/// values do not decode as text is refused rather than printed as a placeholder.
+fn distinguished_name(name: &X509Name<'_>) -> Result<String, TlsError> {
+    let mut rdns = Vec::new();
+    for rdn in name.iter() {
+        let mut attributes = Vec::new();
+        for attribute in rdn.iter() {
+            let kind = oid2abbrev(attribute.attr_type(), oid_registry())
+                .map(str::to_owned)
+                .unwrap_or_else(|_| attribute.attr_type().to_id_string());
+            let value = attribute
+                .as_str()
+                .map_err(|_| TlsError::Certificate("a name attribute is not text".into()))?;
+            attributes.push(format!("{kind}={}", escape(value)));
+        }
+        rdns.push(attributes.join("+"));
+    }
+    Ok(rdns.join(", "))
+}
+
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if c.is_control() => {
+                let mut buffer = [0u8; 4];
+                for byte in c.encode_utf8(&mut buffer).bytes() {
+                    out.push_str(&format!("\\{byte:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_could_forge_another_name_are_escaped() {
+        assert_eq!(escape("alice, OU=nurses"), "alice\\, OU=nurses");
+        assert_eq!(escape(" #lead "), "\\ #lead\\ ");
+        assert_eq!(escape("#x"), "\\#x");
+        assert_eq!(escape("a+b;c<d>\"e\\"), "a\\+b\\;c\\<d\\>\\\"e\\\\");
+        assert_eq!(escape("tab\there"), "tab\\09here");
+        assert_eq!(escape("hampshire-police"), "hampshire-police");
+    }
+
+    #[test]
+    fn a_comma_in_a_common_name_cannot_impersonate_another_subject() {
+        let now = OffsetDateTime::now_utc();
+        let ca = crate::pki::CertificateAuthority::generate("CA").unwrap();
+        let sneaky = ca
+            .issue_client(
+                "alice, O=iow-nhs",
+                "iow-nhs",
+                now,
+                now + time::Duration::days(1),
+            )
+            .unwrap();
+        let plain = ca
+            .issue_client("alice", "iow-nhs", now, now + time::Duration::days(1))
+            .unwrap();
+        let subject = |pem: &str| {
+            let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+            describe(&der).unwrap().0
+        };
+        assert_eq!(subject(&plain.certificate_pem), "CN=alice, O=iow-nhs");
+        assert_eq!(
+            subject(&sneaky.certificate_pem),
+            "CN=alice\\, O=iow-nhs, O=iow-nhs"
+        );
+    }
 }

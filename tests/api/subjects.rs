@@ -562,3 +562,29 @@ async fn identifiers_names_and_evidence_are_never_stored_or_audited_in_plain_tex
         }
     }
 }
+
+#[tokio::test]
+async fn no_change_is_made_when_its_audit_entry_cannot_be_written() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.audit.append_timeout = std::time::Duration::from_millis(400)
+    })
+    .await;
+    let c = clients(&app).await;
+
+    let lock = crate::helpers::hold_audit_write_lock(&app);
+    let refused = post(&app, &c.coordinator, "/v1/subjects", &person()).await;
+    assert_eq!(refused.status(), 503);
+    drop(lock);
+
+    let lookup = c
+        .coordinator
+        .get(app.url(&format!("/v1/subjects/lookup?nhs_number={NHS_DIGITS}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup.status(),
+        404,
+        "the subject was enrolled without an audit entry"
+    );
+}

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod metrics;
 pub mod ops;
 pub mod pki;
+pub mod policy;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pki;
 pub mod policy;
+pub mod redaction;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -18,6 +18,7 @@ use crate::{
     config::Settings,
     crypto::Keyring,
     db::Database,
+    domain::record_type::RecordTypes,
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
@@ -64,7 +65,8 @@ impl Application {
             settings.keys.dir.clone(),
             settings.audit.origin.clone(),
         );
-        let (database, signer, keyring) =
+        let record_types_path = settings.policy.record_types.clone();
+        let (database, signer, keyring, record_types) =
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let database = Database::connect(&url).context("database.url")?;
                 let applied = database.migrate()?;
@@ -74,7 +76,9 @@ impl Application {
                 let signer =
                     CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
                 let keyring = Keyring::load_or_create(&keys).context("keys.dir")?;
-                Ok((database, Arc::new(signer), keyring))
+                let record_types =
+                    RecordTypes::load(&record_types_path).context("policy.record_types")?;
+                Ok((database, Arc::new(signer), keyring, record_types))
             })
             .await??;
         let (audit_log, audit_writer) =
@@ -110,6 +114,7 @@ impl Application {
         let database_data = web::Data::new(database.clone());
         let audit_data = web::Data::new(audit_log.clone());
         let keyring = web::Data::new(keyring);
+        let record_types = web::Data::new(record_types);
         let audit_context = web::Data::new(AuditContext {
             origin: settings.audit.origin.clone(),
             signer: Arc::clone(&signer),
@@ -125,6 +130,7 @@ impl Application {
                 .app_data(audit_data.clone())
                 .app_data(audit_context.clone())
                 .app_data(keyring.clone())
+                .app_data(record_types.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))

@@ -38,6 +38,7 @@ struct Recorded(Receipt);
 #[derive(Debug, Clone, Default)]
 pub struct Annotation {
     pub subject_id: Option<String>,
+    pub record_ids: Vec<String>,
     pub consent_version: Option<i64>,
     pub purpose: Option<String>,
 }
@@ -67,6 +68,7 @@ pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> Pending
     describe_caller(req, &mut entry);
     if let Some(annotation) = req.extensions().get::<Annotation>() {
         entry.subject_id = annotation.subject_id.clone();
+        entry.record_ids = annotation.record_ids.clone();
         entry.consent_version = annotation.consent_version;
         entry.purpose = annotation.purpose.clone();
     }

@@ -7,7 +7,9 @@
 //! onto the executor threads that serve requests.
 
 pub mod agencies;
+pub mod agreements;
 pub mod principals;
+pub mod records;
 pub mod schema;
 pub mod subjects;
 

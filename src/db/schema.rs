@@ -24,13 +24,60 @@ diesel::table! {
 }
 
 diesel::joinable!(principals -> agencies (agency_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    agencies,
-    principals,
-    audit_entries,
-    audit_nodes,
-    audit_checkpoints
-);
+diesel::table! {
+    agreement_versions (agreement_id, version) {
+        agreement_id -> Text,
+        version -> Integer,
+        document -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    agreement_approvals (agreement_id, version, agency_id) {
+        agreement_id -> Text,
+        version -> Integer,
+        agency_id -> Text,
+        approved_by -> Text,
+        approved_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    agreement_events (agreement_id, seq) {
+        agreement_id -> Text,
+        seq -> Integer,
+        kind -> Text,
+        version -> Nullable<Integer>,
+        reason -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    records (id) {
+        id -> Text,
+        subject_id -> Text,
+        record_type -> Text,
+        holder -> Text,
+        occurred_at -> BigInt,
+        payload -> Binary,
+        submitted_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    alert_reviews (leaf_index) {
+        leaf_index -> BigInt,
+        outcome -> Text,
+        note -> Binary,
+        reviewed_by -> Text,
+        reviewed_at -> BigInt,
+    }
+}
 
 diesel::table! {
     audit_entries (leaf_index) {
@@ -106,3 +153,19 @@ diesel::table! {
         recorded_at -> BigInt,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(
+    agencies,
+    principals,
+    audit_entries,
+    audit_nodes,
+    audit_checkpoints,
+    subjects,
+    subject_discharges,
+    consents,
+    agreement_versions,
+    agreement_approvals,
+    agreement_events,
+    records,
+    alert_reviews,
+);

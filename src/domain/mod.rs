@@ -6,6 +6,7 @@ pub mod agreement;
 pub mod consent;
 pub mod principal;
 pub mod purpose;
+pub mod record;
 pub mod record_type;
 pub mod subject;
 
@@ -44,6 +45,32 @@ pub(crate) fn parse_slug(field: &'static str, raw: &str) -> Result<String, Inval
             "must be 2 to 64 characters of a-z, 0-9 and '-', not starting or ending with '-'",
         ))
     }
+}
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// `prefix` and 26 base32 characters: 128 random bits that say nothing about what they name.
+pub(crate) fn random_id(prefix: &str) -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let mut bits = u128::from_be_bytes(bytes);
+    let mut id = String::with_capacity(prefix.len() + 26);
+    id.push_str(prefix);
+    for _ in 0..26 {
+        id.push(char::from(
+            *BASE32.get((bits & 31) as usize).unwrap_or(&b'a'),
+        ));
+        bits >>= 5;
+    }
+    id
+}
+
+pub(crate) fn parse_random_id(prefix: &str, raw: &str) -> Option<String> {
+    let valid = raw.len() == prefix.len() + 26
+        && raw.starts_with(prefix)
+        && raw.bytes().skip(prefix.len()).all(|b| BASE32.contains(&b));
+    valid.then(|| raw.to_owned())
 }
 
 /// Implements the string conversions shared by slug-shaped id newtypes.

@@ -4,11 +4,10 @@
 
 use std::fmt;
 
-use rand::RngCore;
 use serde::Serialize;
 use time::Date;
 
-use super::InvalidValue;
+use super::{parse_random_id, random_id, InvalidValue};
 
 /// A subject's pseudonymous id: `subj_` and 26 base32 characters (128 random bits).
 /// It says nothing about the person and is the only handle the API and audit use.
@@ -16,32 +15,15 @@ use super::InvalidValue;
 #[serde(transparent)]
 pub struct SubjectId(String);
 
-const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-
 impl SubjectId {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let mut bits = u128::from_be_bytes(bytes);
-        let mut id = String::with_capacity(31);
-        id.push_str("subj_");
-        for _ in 0..26 {
-            let digit = (bits & 31) as usize;
-            id.push(char::from(*BASE32.get(digit).unwrap_or(&b'a')));
-            bits >>= 5;
-        }
-        Self(id)
+        Self(random_id("subj_"))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let valid = raw.len() == 31
-            && raw.starts_with("subj_")
-            && raw.bytes().skip(5).all(|b| BASE32.contains(&b));
-        if valid {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(InvalidValue::new("subject_id", "is not a subject id"))
-        }
+        parse_random_id("subj_", raw)
+            .map(Self)
+            .ok_or_else(|| InvalidValue::new("subject_id", "is not a subject id"))
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod consents;
 pub mod openapi;
+pub mod records;
 pub mod subjects;
 pub mod whoami;
 
@@ -52,6 +53,11 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(
                     web::resource("/subjects/{subject_id}/consents/withdraw")
                         .post(consents::withdraw),
+                )
+                .service(
+                    web::resource("/subjects/{subject_id}/records")
+                        .get(records::read)
+                        .post(records::submit),
                 ),
         );
     }
@@ -79,6 +85,8 @@ pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
         ("POST", "/v1/subjects/{subject_id}/consents") => "consent.record",
         ("POST", "/v1/subjects/{subject_id}/consents/withdraw") => "consent.withdraw",
         ("GET", "/v1/subjects/{subject_id}/consents") => "consent.history",
+        ("POST", "/v1/subjects/{subject_id}/records") => "records.submit",
+        ("GET", "/v1/subjects/{subject_id}/records") => "records.read",
         _ => "method_not_allowed",
     }
 }

@@ -34,6 +34,8 @@ use crate::{
         super::consents::record_consent,
         super::consents::withdraw,
         super::consents::history,
+        super::records::submit,
+        super::records::read,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&MutualTls),
@@ -43,6 +45,7 @@ use crate::{
         (name = "audit", description = "The tamper-evident audit trail (ig_auditor)"),
         (name = "subjects", description = "Enrolment, lookup and discharge (coordinator)"),
         (name = "consent", description = "Consent with its full history (coordinator; ig_auditor reads)"),
+        (name = "records", description = "Records, released by agreement and consent"),
     )
 )]
 pub struct ApiDoc;

@@ -15,6 +15,7 @@ mod helpers;
 mod identity;
 mod migrations;
 mod ops;
+mod records;
 mod subjects;
 mod tls;
 mod trail;

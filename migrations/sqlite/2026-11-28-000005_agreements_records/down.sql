@@ -1,0 +1,5 @@
+DROP TABLE alert_reviews;
+DROP TABLE records;
+DROP TABLE agreement_events;
+DROP TABLE agreement_approvals;
+DROP TABLE agreement_versions;

@@ -1,0 +1,460 @@
+//! Reading records end to end: a police mentor asks for an NHS crisis plan and gets exactly
+//! what the agreement in force and the person's consent allow, with a provable receipt.
+
+use concordat::{
+    config::DatabaseUrl,
+    db::agreements,
+    domain::{agreement::AgreementDocument, Role},
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{problem, spawn_app, TestApp};
+
+const DIAGNOSIS: &str = "Emotionally unstable personality disorder (synthetic)";
+
+struct Scene {
+    app: TestApp,
+    subject: String,
+    police: reqwest::Client,
+    nurse: reqwest::Client,
+    coordinator: reqwest::Client,
+}
+
+/// The example agreement imported, one subject enrolled, an NHS crisis plan, a police
+/// incident and an ambulance call-out submitted by their holders.
+async fn scene() -> Scene {
+    let app = spawn_app().await;
+    let document: AgreementDocument = toml::from_str(include_str!(
+        "../../config/agreements/isa-iow-recovery.toml"
+    ))
+    .unwrap();
+    app.database
+        .run(move |conn| agreements::import(conn, &document, "test-admin"))
+        .await
+        .unwrap();
+    let police = app.client(
+        &app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
+            .await,
+    );
+    let nurse = app.client(
+        &app.register("nhs-nurse", "iow-nhs", &[Role::Practitioner])
+            .await,
+    );
+    let scas = app.client(&app.register("scas-system", "scas", &[Role::System]).await);
+    let coordinator = app.client(
+        &app.register("coordinator", "iow-recovery", &[Role::Coordinator])
+            .await,
+    );
+    let enrolled: Value = coordinator
+        .post(app.url("/v1/subjects"))
+        .json(&json!({"nhs_number": "9434765919", "given_name": "Marigold", "family_name": "Quillfeather",
+                      "date_of_birth": "1988-04-02", "enrolled_on": "2026-01-15"}))
+        .send().await.unwrap().json().await.unwrap();
+    let subject = enrolled["subject_id"].as_str().unwrap().to_owned();
+    let records = app.url(&format!("/v1/subjects/{subject}/records"));
+    for (client, body) in [
+        (
+            &nurse,
+            json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {
+            "updated_on": "2026-03-01", "triggers": "Anniversaries", "what_helps": "A quiet room",
+            "who_to_contact": "Sister", "risk_summary": "Self-harm when alone", "diagnosis": DIAGNOSIS,
+            "medication": "Sertraline 50mg"}}),
+        ),
+        (
+            &police,
+            json!({"type": "police.incident", "occurred_at": "2026-03-02T22:00:00Z", "data": {
+            "reported_at": "2026-03-02T22:00:00Z", "incident_type": "welfare check", "summary": "Found on bridge",
+            "risk_markers": ["self_harm"]}}),
+        ),
+        (
+            &scas,
+            json!({"type": "ambulance.callout", "occurred_at": "2026-03-03T01:00:00Z", "data": {
+            "attended_at": "2026-03-03T01:00:00Z", "conveyed_to": "St Mary's", "clinical_impression": "Overdose"}}),
+        ),
+    ] {
+        let response = client
+            .post(records.clone())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    }
+    Scene {
+        app,
+        subject,
+        police,
+        nurse,
+        coordinator,
+    }
+}
+
+impl Scene {
+    async fn consent(&self, level: &str, excluded: &[&str]) {
+        let response = self
+            .coordinator
+            .post(self.app.url(&format!("/v1/subjects/{}/consents", self.subject)))
+            .json(&json!({"level": level, "excluded_categories": excluded, "evidence": "Signed form", "given_on": "2026-01-15"}))
+            .send().await.unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    async fn read(
+        &self,
+        client: &reqwest::Client,
+        purpose: &str,
+        break_glass: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = client.get(self.app.url(&format!(
+            "/v1/subjects/{}/records?purpose={purpose}",
+            self.subject
+        )));
+        if let Some(justification) = break_glass {
+            request = request.header("Concordat-Break-Glass", justification);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn plan_fields(&self, client: &reqwest::Client) -> Vec<String> {
+        let body: Value = self
+            .read(client, "crisis_response", None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let plan = body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "health.crisis_plan")
+            .unwrap();
+        plan["data"].as_object().unwrap().keys().cloned().collect()
+    }
+}
+
+#[tokio::test]
+async fn police_get_exactly_the_crisis_plan_fields_each_consent_level_allows() {
+    let scene = scene().await;
+    let crisis = [
+        "risk_summary",
+        "triggers",
+        "updated_on",
+        "what_helps",
+        "who_to_contact",
+    ];
+    let full = [
+        "diagnosis",
+        "medication",
+        "risk_summary",
+        "triggers",
+        "updated_on",
+        "what_helps",
+        "who_to_contact",
+    ];
+    assert!(
+        scene.plan_fields(&scene.police).await.is_empty(),
+        "no consent yet"
+    );
+    for (level, expected) in [
+        ("crisis", &crisis[..]),
+        ("coordination", &crisis[..]),
+        ("full", &full[..]),
+    ] {
+        scene.consent(level, &[]).await;
+        assert_eq!(scene.plan_fields(&scene.police).await, expected, "{level}");
+    }
+}
+
+#[tokio::test]
+async fn the_response_has_the_api_shape_and_a_receipt_for_its_digest() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    let response = scene.read(&scene.police, "crisis_response", None).await;
+    assert_eq!(response.status(), 200);
+    let leaf: u64 = response.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = response.bytes().await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["purpose"], "crisis_response");
+    assert_eq!(body["consent"], json!({"level": "crisis", "version": 1}));
+    assert_eq!(body["break_glass"], false);
+    assert_eq!(body["audit"]["leaf_index"], leaf);
+    let plan = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "health.crisis_plan")
+        .unwrap();
+    assert_eq!(plan["holder"], "iow-nhs");
+    assert_eq!(plan["agreement_id"], "isa-iow-recovery");
+    assert_eq!(plan["agreement_version"], 1);
+    let redacted: Vec<(String, String, String)> = plan["redacted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["field"].as_str().unwrap().into(),
+                r["category"].as_str().unwrap().into(),
+                r["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        redacted.contains(&("diagnosis".into(), "clinical".into(), "consent".into())),
+        "{redacted:?}"
+    );
+
+    let entry = scene.app.audit_entries().await.remove(leaf as usize);
+    assert_eq!(entry.action, "records.read");
+    assert_eq!(entry.subject_id.as_deref(), Some(scene.subject.as_str()));
+    assert_eq!(entry.agreements, ["isa-iow-recovery@1"]);
+    assert_eq!(entry.consent_version, Some(1));
+    assert!(entry
+        .released
+        .contains(&"health.crisis_plan.triggers:crisis_plan".to_owned()));
+    assert!(entry
+        .withheld
+        .contains(&"health.crisis_plan.diagnosis:clinical".to_owned()));
+    assert_eq!(entry.record_ids.len(), 3);
+    assert_eq!(
+        hex::encode(concordat::audit::merkle::leaf_hash(
+            &entry.leaf_data().unwrap()
+        )),
+        body["audit"]["leaf_hash"]
+    );
+    // The digest covers the body without its final `audit` member.
+    let text = std::str::from_utf8(&bytes).unwrap();
+    let disclosed = format!("{}}}", &text[..text.rfind(",\"audit\":").unwrap()]);
+    let digest = ring::digest::digest(&ring::digest::SHA256, disclosed.as_bytes());
+    assert_eq!(
+        entry.response_sha256.as_deref(),
+        Some(hex::encode(digest).as_str())
+    );
+    assert!(!entry
+        .leaf_data()
+        .unwrap()
+        .windows(DIAGNOSIS.len())
+        .any(|w| w == DIAGNOSIS.as_bytes()));
+}
+
+#[tokio::test]
+async fn withdrawal_and_suspension_take_effect_on_the_next_read() {
+    let scene = scene().await;
+    scene.consent("full", &[]).await;
+    assert_eq!(scene.plan_fields(&scene.police).await.len(), 7);
+
+    let withdrawn = scene.coordinator
+        .post(scene.app.url(&format!("/v1/subjects/{}/consents/withdraw", scene.subject)))
+        .json(&json!({"evidence": "By phone", "withdrawn_on": time::OffsetDateTime::now_utc().date().to_string()}))
+        .send().await.unwrap();
+    assert_eq!(withdrawn.status(), 201);
+    // The example agreement has no none-level category: nothing is released.
+    assert!(scene.plan_fields(&scene.police).await.is_empty());
+
+    scene
+        .app
+        .database
+        .run(|conn| {
+            agreements::change_status(
+                conn,
+                "isa-iow-recovery",
+                agreements::EventKind::Suspended,
+                "Review",
+                "test-admin",
+            )
+        })
+        .await
+        .unwrap();
+    let refused = scene.read(&scene.police, "crisis_response", None).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(problem(refused).await["code"], "no_agreement");
+}
+
+#[tokio::test]
+async fn break_glass_without_consent_releases_only_emergency_categories_and_is_flagged() {
+    let scene = scene().await;
+    let short = scene
+        .read(&scene.police, "crisis_response", Some("urgent"))
+        .await;
+    assert_eq!(short.status(), 422);
+    let wrong_purpose = scene
+        .read(
+            &scene.police,
+            "care_coordination",
+            Some("Person on a bridge, immediate risk to life"),
+        )
+        .await;
+    assert_eq!(wrong_purpose.status(), 403);
+    assert_eq!(problem(wrong_purpose).await["code"], "purpose");
+
+    let response = scene
+        .read(
+            &scene.police,
+            "crisis_response",
+            Some("Person on a bridge, immediate risk to life"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let leaf: u64 = response.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["break_glass"], true);
+    let plan = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "health.crisis_plan")
+        .unwrap();
+    let fields: Vec<&String> = plan["data"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        [
+            "risk_summary",
+            "triggers",
+            "updated_on",
+            "what_helps",
+            "who_to_contact"
+        ]
+    );
+    let entry = scene.app.audit_entries().await.remove(leaf as usize);
+    assert!(entry.break_glass);
+    assert_eq!(
+        entry.justification.as_deref(),
+        Some("Person on a bridge, immediate risk to life")
+    );
+}
+
+#[tokio::test]
+async fn holders_read_their_own_records_whole_and_unshared_types_are_absent() {
+    let scene = scene().await;
+    scene.consent("full", &[]).await;
+    let body: Value = scene
+        .read(&scene.nurse, "crisis_response", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    // The NHS sees its own plan whole, and the police incident and ambulance call-out the
+    // agreement shares with it.
+    assert_eq!(
+        types,
+        ["health.crisis_plan", "police.incident", "ambulance.callout"]
+    );
+    let plan = &body["records"][0];
+    assert_eq!(plan["data"]["diagnosis"], DIAGNOSIS);
+    assert_eq!(plan["agreement_id"], Value::Null);
+
+    // The police get nothing of the ambulance call-out: not shared with them at all.
+    let response = scene.read(&scene.police, "crisis_response", None).await;
+    let leaf: u64 = response.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let types: Vec<&str> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(!types.contains(&"ambulance.callout"), "{types:?}");
+    let entry = scene.app.audit_entries().await.remove(leaf as usize);
+    assert!(
+        entry
+            .withheld
+            .contains(&"ambulance.callout.clinical_impression:clinical".to_owned()),
+        "{:?}",
+        entry.withheld
+    );
+}
+
+#[tokio::test]
+async fn submissions_are_checked_against_the_type_and_the_holder() {
+    let scene = scene().await;
+    let url = scene
+        .app
+        .url(&format!("/v1/subjects/{}/records", scene.subject));
+    let cases = [
+        (
+            json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {"triggers": "x"}}),
+            "data.updated_on",
+        ),
+        (
+            json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {"updated_on": "2026-03-01", "mood": "x"}}),
+            "data.mood",
+        ),
+        (
+            json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {"updated_on": 20260301}}),
+            "data.updated_on",
+        ),
+        (
+            json!({"type": "health.dream_diary", "occurred_at": "2026-03-01T09:00:00Z", "data": {}}),
+            "type",
+        ),
+        (
+            json!({"type": "health.crisis_plan", "occurred_at": "yesterday", "data": {"updated_on": "2026-03-01"}}),
+            "occurred_at",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = scene
+            .nurse
+            .post(url.clone())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{field}");
+        assert_eq!(problem(response).await["errors"][0]["field"], field);
+    }
+    // The police may not hold NHS records.
+    let response = scene.police.post(url.clone())
+        .json(&json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {"updated_on": "2026-03-01"}}))
+        .send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(problem(response).await["code"], "holder");
+
+    if let DatabaseUrl::Sqlite(path) = &scene.app.settings.database.url {
+        let mut bytes = std::fs::read(path).unwrap();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        bytes.extend(std::fs::read(&wal).unwrap_or_default());
+        for value in [DIAGNOSIS, "Anniversaries", "Found on bridge", "Sertraline"] {
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                "{value} stored in plain text"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_practitioners_read_and_only_for_record_purposes() {
+    let scene = scene().await;
+    let coordinator = scene
+        .read(&scene.coordinator, "care_coordination", None)
+        .await;
+    assert_eq!(coordinator.status(), 403);
+    assert_eq!(problem(coordinator).await["code"], "role");
+    for purpose in ["service_evaluation", "audit", "subject_access"] {
+        let response = scene.read(&scene.police, purpose, None).await;
+        assert_eq!(response.status(), 403, "{purpose}");
+        assert_eq!(problem(response).await["code"], "purpose");
+    }
+    let unknown = scene.read(&scene.police, "curiosity", None).await;
+    assert_eq!(unknown.status(), 422);
+}

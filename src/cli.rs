@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
+    admin,
     audit::{
         checkpoint::VerifierKey,
         export::{self, ExportFormat, Exporter},
@@ -19,13 +20,14 @@ use crate::{
         verify,
     },
     config::{Settings, TelemetrySettings},
-    db::{agencies, principals, Database},
+    db::{agencies, agreements, principals, Database},
     dev,
     domain::{
-        principal::roles_to_text, Agency, AgencyId, AgencyKind, CertificateBinding, Principal,
-        PrincipalId, PrincipalStatus, Role,
+        agreement::Known, principal::roles_to_text, record_type::RecordTypes, Agency, AgencyId,
+        AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role,
     },
     pki::PkiDirectory,
+    routes,
     startup::Application,
     telemetry, tls,
 };
@@ -63,6 +65,21 @@ pub enum Command {
     /// The audit trail: verify it, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Information-sharing agreements.
+    #[command(subcommand)]
+    Agreements(AgreementsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgreementsCommand {
+    /// Validate agreement files and make each file's version the one in force (an admin
+    /// action, audited). Nothing is imported if any file is invalid.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Every agreement with its status and dates; warns about reviews that are overdue.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +171,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             quiet_telemetry()?;
             certs(command, &mut std::io::stdout().lock())
         }
+        Command::Agreements(command) => {
+            quiet_telemetry()?;
+            let settings = Settings::load(&cli.config)?;
+            agreements_command(command, &settings, &mut std::io::stdout().lock()).await
+        }
         Command::Audit(command) => {
             quiet_telemetry()?;
             let settings = Settings::load(&cli.config)?;
@@ -184,6 +206,7 @@ async fn serve(config: &Path) -> anyhow::Result<()> {
         tracing::warn!("development mode is enabled");
         let dev_settings = settings.clone();
         tokio::task::spawn_blocking(move || dev::prepare(&dev_settings)).await??;
+        dev::share_samples(&settings).await?;
     }
     let application = Application::build(&settings).await?;
     tracing::info!(
@@ -299,8 +322,92 @@ fn administer(command: Command, settings: &Settings, out: &mut impl Write) -> an
                 )?;
             }
         }
-        Command::Serve | Command::Migrate | Command::Certs(_) | Command::Audit(_) => {
+        Command::Serve
+        | Command::Migrate
+        | Command::Certs(_)
+        | Command::Audit(_)
+        | Command::Agreements(_) => {
             bail!("internal: command dispatched to the wrong handler")
+        }
+    }
+    Ok(())
+}
+
+async fn agreements_command(
+    command: AgreementsCommand,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (url, types_path) = (
+        settings.database.url.clone(),
+        settings.policy.record_types.clone(),
+    );
+    let (database, record_types) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let database = Database::connect(&url).context("database.url")?;
+        database.migrate()?;
+        let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
+        Ok((database, record_types))
+    })
+    .await??;
+    match command {
+        AgreementsCommand::Import { files } => {
+            let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            for (label, changed) in
+                admin::import_agreements(&database, &record_types, &files, &operator).await?
+            {
+                writeln!(
+                    out,
+                    "{label}: {}",
+                    if changed {
+                        "imported, in force"
+                    } else {
+                        "already imported"
+                    }
+                )?;
+            }
+        }
+        AgreementsCommand::List => {
+            let stored = {
+                let database = database.clone();
+                tokio::task::spawn_blocking(move || {
+                    database.run_blocking(|conn| {
+                        Ok((
+                            agreements::load_all(conn)?,
+                            agreements::known_agencies(conn)?,
+                        ))
+                    })
+                })
+                .await??
+            };
+            let (all, agencies) = stored;
+            let known = Known {
+                agencies: &agencies,
+                record_types: &record_types,
+            };
+            writeln!(
+                out,
+                "{:<28} {:<11} {:<9} {:<12} {:<12} NOTE",
+                "ID", "STATUS", "IN FORCE", "VALID UNTIL", "REVIEW BY"
+            )?;
+            for agreement in &all {
+                let view = routes::agreements::view(agreement, &known);
+                let latest = agreement.versions.last();
+                let overdue = routes::agreements::overdue_reviews(agreement);
+                let note = match (view.in_force_version, latest) {
+                    (Some(v), _) if overdue.contains(&v) => "WARNING: review overdue",
+                    _ => "",
+                };
+                writeln!(
+                    out,
+                    "{:<28} {:<11} {:<9} {:<12} {:<12} {note}",
+                    agreement.id,
+                    format!("{:?}", view.status).to_lowercase(),
+                    view.in_force_version
+                        .map_or("-".to_owned(), |v| format!("v{v}")),
+                    latest.map_or("-", |v| v.document.valid_until.as_str()),
+                    latest.map_or("-", |v| v.document.review_by.as_str()),
+                )?;
+            }
         }
     }
     Ok(())

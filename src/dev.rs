@@ -12,12 +12,14 @@ use crate::{
     config::Settings,
     crypto::Keyring,
     db::{
-        agencies, principals,
+        agencies, principals, records,
         subjects::{self, Identifier},
         Database,
     },
     domain::{
         consent::{ConsentKind, ConsentLevel},
+        record::RecordId,
+        record_type::RecordTypes,
         subject::{Enrolment, NhsNumber, PersonName, PncId, SubjectId},
         Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role,
     },
@@ -225,6 +227,116 @@ fn enrol_samples(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
                     "dev-mode",
                 )
             })?;
+        }
+    }
+    Ok(())
+}
+
+/// Imports every agreement file in `policy.agreements` (audited, as the CLI does) and
+/// gives each synthetic subject a few records from each agency, once.
+pub async fn share_samples(settings: &Settings) -> anyhow::Result<()> {
+    let (url, types_path, dir, keys_dir) = (
+        settings.database.url.clone(),
+        settings.policy.record_types.clone(),
+        settings.policy.agreements.clone(),
+        settings.keys.dir.clone(),
+    );
+    let (database, record_types, keys, files) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let database = Database::connect(&url).context("database.url")?;
+            let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
+            let keys = Keyring::load_or_create(&keys_dir).context("keys.dir")?;
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .with_context(|| format!("policy.agreements: cannot read {}", dir.display()))?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            Ok((database, record_types, keys, files))
+        })
+        .await??;
+    crate::admin::import_agreements(&database, &record_types, &files, "dev-mode").await?;
+    tokio::task::spawn_blocking(move || submit_sample_records(&database, &keys)).await?
+}
+
+/// (holder, type, occurred, data) for every synthetic subject.
+fn sample_records() -> Vec<(&'static str, &'static str, &'static str, serde_json::Value)> {
+    use serde_json::json;
+    vec![
+        (
+            "iow-nhs",
+            "health.crisis_plan",
+            "2026-02-01T10:00:00Z",
+            json!({
+            "updated_on": "2026-02-01", "triggers": "Anniversaries; being alone at night",
+            "what_helps": "A quiet room and a named mentor", "who_to_contact": "Sister (synthetic)",
+            "risk_summary": "Self-harm when alone", "diagnosis": "Synthetic diagnosis text",
+            "medication": "Synthetic medication"}),
+        ),
+        (
+            "iow-nhs",
+            "health.ae_attendance",
+            "2026-02-10T02:30:00Z",
+            json!({
+            "arrived_at": "2026-02-10T02:30:00Z", "presenting_complaint": "Synthetic complaint",
+            "discharge_outcome": "Discharged to mentor", "self_harm": true}),
+        ),
+        (
+            "hampshire-police",
+            "police.s136_detention",
+            "2026-01-20T23:10:00Z",
+            json!({
+            "detained_at": "2026-01-20T23:10:00Z", "location": "Synthetic bridge",
+            "place_of_safety": "Hospital", "grounds": "Synthetic grounds"}),
+        ),
+        (
+            "hampshire-police",
+            "police.incident",
+            "2026-03-05T21:00:00Z",
+            json!({
+            "reported_at": "2026-03-05T21:00:00Z", "incident_type": "welfare check",
+            "summary": "Synthetic summary", "risk_markers": ["self_harm"]}),
+        ),
+        (
+            "scas",
+            "ambulance.callout",
+            "2026-02-10T01:50:00Z",
+            json!({
+            "attended_at": "2026-02-10T01:50:00Z", "conveyed_to": "St Mary's",
+            "clinical_impression": "Synthetic impression"}),
+        ),
+    ]
+}
+
+fn submit_sample_records(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
+    for (_, _, nhs, _, _) in SAMPLE_SUBJECTS {
+        let nhs = NhsNumber::parse(nhs)?;
+        let Some(subject) = database
+            .run_blocking(|conn| subjects::find_by_identifier(conn, keys, Identifier::Nhs(&nhs)))?
+        else {
+            continue;
+        };
+        if !database
+            .run_blocking(|conn| records::for_subject(conn, keys, &subject, None, None))?
+            .is_empty()
+        {
+            continue;
+        }
+        for (holder, record_type, occurred, data) in sample_records() {
+            let occurred = time::OffsetDateTime::parse(
+                occurred,
+                &time::format_description::well_known::Rfc3339,
+            )?;
+            let record = records::Record {
+                id: RecordId::generate(),
+                subject: subject.clone(),
+                record_type: record_type.to_owned(),
+                holder: AgencyId::parse(holder)?,
+                occurred_at: crate::db::to_micros(occurred),
+                data,
+            };
+            database.run_blocking(|conn| records::insert(conn, keys, &record, "dev-mode"))?;
         }
     }
     Ok(())

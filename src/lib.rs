@@ -6,6 +6,7 @@
 //! then the pure `domain`, then `db`. `config`, `telemetry`, `metrics`, `startup`, `ops`,
 //! `pki`, `dev` and `cli` are the operator's side.
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -39,6 +39,8 @@ struct Recorded(Receipt);
 pub struct Annotation {
     pub subject_id: Option<String>,
     pub record_ids: Vec<String>,
+    /// `"<agreement id>@<version>"`
+    pub agreements: Vec<String>,
     pub consent_version: Option<i64>,
     pub purpose: Option<String>,
 }
@@ -69,6 +71,7 @@ pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> Pending
     if let Some(annotation) = req.extensions().get::<Annotation>() {
         entry.subject_id = annotation.subject_id.clone();
         entry.record_ids = annotation.record_ids.clone();
+        entry.agreements = annotation.agreements.clone();
         entry.consent_version = annotation.consent_version;
         entry.purpose = annotation.purpose.clone();
     }

@@ -8,6 +8,7 @@
 
 pub mod agencies;
 pub mod agreements;
+pub mod alerts;
 pub mod principals;
 pub mod records;
 pub mod schema;

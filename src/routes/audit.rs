@@ -367,3 +367,199 @@ pub async fn export(
         .content_type(query.format.content_type())
         .streaming(body))
 }
+
+/// Unreviewed break-glass accesses older than this are overdue.
+const REVIEW_WITHIN_HOURS: i64 = 72;
+/// Break-glass entries examined per alerts request (newest reviews are cheap to skip).
+const ALERT_SCAN: i64 = 100_000;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alert {
+    pub leaf_index: u64,
+    pub time: String,
+    pub principal_id: Option<String>,
+    pub agency_id: Option<String>,
+    pub subject_id: Option<String>,
+    pub justification: Option<String>,
+    /// Unreviewed for more than 72 hours.
+    pub overdue: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alerts {
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// `justified` or `unjustified`.
+    outcome: String,
+    note: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reviewed {
+    pub leaf_index: u64,
+    pub outcome: String,
+}
+
+fn break_glass_reads() -> Filter {
+    Filter {
+        action: Some("records.read".into()),
+        decision: Some("granted".into()),
+        break_glass: Some(true),
+        ..Filter::default()
+    }
+}
+
+#[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit",
+    responses((status = 200, description = "Break-glass accesses not yet reviewed, oldest first", body = Alerts)))]
+pub async fn alerts(
+    caller: Caller,
+    database: web::Data<Database>,
+) -> Result<Json<Alerts>, ApiError> {
+    auditor(&caller)?;
+    let (rows, reviewed) = database
+        .run(|conn| {
+            Ok((
+                store::entries(conn, &break_glass_reads(), None, ALERT_SCAN)?,
+                crate::db::alerts::reviewed(conn)?,
+            ))
+        })
+        .await?;
+    let overdue_before = crate::db::now_micros() - REVIEW_WITHIN_HOURS * 3600 * 1_000_000;
+    let mut alerts = Vec::new();
+    for row in rows.iter().filter(|r| !reviewed.contains(&r.leaf_index)) {
+        let entry = store::decode(row)?;
+        alerts.push(Alert {
+            leaf_index: entry.leaf_index,
+            time: entry.time,
+            principal_id: entry.principal_id,
+            agency_id: entry.agency_id,
+            subject_id: entry.subject_id,
+            justification: entry.justification,
+            overdue: row.time_micros < overdue_before,
+        });
+    }
+    Ok(Json(Alerts { alerts }))
+}
+
+#[utoipa::path(post, path = "/v1/audit/alerts/{leaf_index}/review", tag = "audit",
+    params(("leaf_index" = u64, Path)), request_body = ReviewRequest,
+    responses((status = 200, body = Reviewed),
+              (status = 404, description = "No break-glass access at that index", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "Already reviewed", body = Problem, content_type = "application/problem+json")))]
+pub async fn review(
+    req: HttpRequest,
+    caller: Caller,
+    database: web::Data<Database>,
+    keys: web::Data<crate::crypto::Keyring>,
+    leaf_index: web::Path<u64>,
+    body: Json<ReviewRequest>,
+) -> Result<Json<Reviewed>, ApiError> {
+    auditor(&caller)?;
+    let index = leaf_index.into_inner();
+    let body = body.into_inner();
+    if !matches!(body.outcome.as_str(), "justified" | "unjustified") {
+        return Err(ApiError::invalid_field(
+            "outcome",
+            "must be justified or unjustified",
+        ));
+    }
+    let note = crate::routes::subjects::parse_text("note", &body.note, 4000)?;
+    let (row, reviewed) = database
+        .run(move |conn| {
+            let filter = Filter {
+                before_index: Some(index + 1),
+                ..break_glass_reads()
+            };
+            let row = store::entries(conn, &filter, index.checked_sub(1), 1)?
+                .into_iter()
+                .find(|r| r.leaf_index as u64 == index);
+            Ok((row, crate::db::alerts::reviewed(conn)?))
+        })
+        .await?;
+    let row =
+        row.ok_or_else(|| ApiError::NotFound("No break-glass access at that index.".into()))?;
+    if reviewed.contains(&row.leaf_index) {
+        return Err(ApiError::Conflict(
+            "This alert has already been reviewed.".into(),
+        ));
+    }
+    crate::audit::middleware::annotate(&req, |a| a.subject_id = row.subject_id.clone());
+    crate::audit::middleware::record_before_change(&req).await?;
+    let (keys, outcome, by) = (
+        keys.into_inner(),
+        body.outcome.clone(),
+        caller.principal.id.to_string(),
+    );
+    database
+        .run(move |conn| crate::db::alerts::insert_review(conn, &keys, index, &outcome, &note, &by))
+        .await?;
+    Ok(Json(Reviewed {
+        leaf_index: index,
+        outcome: body.outcome,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Access {
+    pub time: String,
+    pub agency_id: Option<String>,
+    pub principal_id: Option<String>,
+    pub purpose: Option<String>,
+    /// `type.field:category` released.
+    pub released: Vec<String>,
+    pub break_glass: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessReport {
+    pub subject_id: String,
+    pub accesses: Vec<Access>,
+}
+
+#[utoipa::path(get, path = "/v1/subjects/{subject_id}/access-report", tag = "audit",
+    params(("subject_id" = String, Path)),
+    responses((status = 200, description = "Every disclosure of the subject's records, from the audit trail", body = AccessReport)))]
+pub async fn access_report(
+    req: HttpRequest,
+    caller: Caller,
+    database: web::Data<Database>,
+    subject: web::Path<String>,
+) -> Result<Json<AccessReport>, ApiError> {
+    let id = crate::routes::subjects::path_subject(&req, &subject)?;
+    caller.require_any(&[Role::IgAuditor, Role::Coordinator])?;
+    let filter = Filter {
+        subject_id: Some(id.to_string()),
+        action: Some("records.read".into()),
+        decision: Some("granted".into()),
+        ..Filter::default()
+    };
+    let mut accesses = Vec::new();
+    let mut after = None;
+    loop {
+        let page_filter = filter.clone();
+        let page = database
+            .run(move |conn| store::entries(conn, &page_filter, after, PAGE))
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.leaf_index as u64);
+        for row in &page {
+            let entry = store::decode(row)?;
+            accesses.push(Access {
+                time: entry.time,
+                agency_id: entry.agency_id,
+                principal_id: entry.principal_id,
+                purpose: entry.purpose,
+                released: entry.released,
+                break_glass: entry.break_glass,
+            });
+        }
+    }
+    Ok(Json(AccessReport {
+        subject_id: id.to_string(),
+        accesses,
+    }))
+}

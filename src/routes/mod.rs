@@ -2,6 +2,7 @@
 //! the domain and the named queries of `db`, and return typed bodies; they never touch the
 //! schema or render errors themselves.
 
+pub mod agreements;
 pub mod audit;
 pub mod consents;
 pub mod openapi;
@@ -58,6 +59,23 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                     web::resource("/subjects/{subject_id}/records")
                         .get(records::read)
                         .post(records::submit),
+                )
+                .service(
+                    web::resource("/agreements")
+                        .get(agreements::list)
+                        .post(agreements::create),
+                )
+                .service(web::resource("/agreements/{id}").get(agreements::get))
+                .service(
+                    web::resource("/agreements/{id}/versions/{version}/approve")
+                        .post(agreements::approve),
+                )
+                .service(web::resource("/agreements/{id}/suspend").post(agreements::suspend))
+                .service(web::resource("/agreements/{id}/terminate").post(agreements::terminate))
+                .service(web::resource("/audit/alerts").get(audit::alerts))
+                .service(web::resource("/audit/alerts/{leaf_index}/review").post(audit::review))
+                .service(
+                    web::resource("/subjects/{subject_id}/access-report").get(audit::access_report),
                 ),
         );
     }
@@ -87,6 +105,15 @@ pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
         ("GET", "/v1/subjects/{subject_id}/consents") => "consent.history",
         ("POST", "/v1/subjects/{subject_id}/records") => "records.submit",
         ("GET", "/v1/subjects/{subject_id}/records") => "records.read",
+        ("GET", "/v1/agreements") => "agreement.list",
+        ("POST", "/v1/agreements") => "agreement.create",
+        ("GET", "/v1/agreements/{id}") => "agreement.read",
+        ("POST", "/v1/agreements/{id}/versions/{version}/approve") => "agreement.approve",
+        ("POST", "/v1/agreements/{id}/suspend") => "agreement.suspend",
+        ("POST", "/v1/agreements/{id}/terminate") => "agreement.terminate",
+        ("GET", "/v1/audit/alerts") => "audit.alerts",
+        ("POST", "/v1/audit/alerts/{leaf_index}/review") => "audit.alert_review",
+        ("GET", "/v1/subjects/{subject_id}/access-report") => "subject.access_report",
         _ => "method_not_allowed",
     }
 }

@@ -36,6 +36,15 @@ use crate::{
         super::consents::history,
         super::records::submit,
         super::records::read,
+        super::agreements::list,
+        super::agreements::get,
+        super::agreements::create,
+        super::agreements::approve,
+        super::agreements::suspend,
+        super::agreements::terminate,
+        super::audit::alerts,
+        super::audit::review,
+        super::audit::access_report,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&MutualTls),
@@ -46,6 +55,7 @@ use crate::{
         (name = "subjects", description = "Enrolment, lookup and discharge (coordinator)"),
         (name = "consent", description = "Consent with its full history (coordinator; ig_auditor reads)"),
         (name = "records", description = "Records, released by agreement and consent"),
+        (name = "agreements", description = "Information-sharing agreements and their approval"),
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@
     reason = "test helpers outside #[test] functions fail loudly on purpose"
 )]
 
+mod agreements;
 mod audit;
 mod cli;
 mod errors;

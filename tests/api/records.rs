@@ -458,3 +458,126 @@ async fn only_practitioners_read_and_only_for_record_purposes() {
     let unknown = scene.read(&scene.police, "curiosity", None).await;
     assert_eq!(unknown.status(), 422);
 }
+
+#[tokio::test]
+async fn break_glass_raises_an_alert_until_an_ig_auditor_reviews_it() {
+    let scene = scene().await;
+    let auditor = scene.app.client(
+        &scene
+            .app
+            .register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
+            .await,
+    );
+    let ordinary = scene.read(&scene.police, "crisis_response", None).await;
+    let ordinary_leaf: u64 = ordinary.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let emergency = scene
+        .read(
+            &scene.police,
+            "crisis_response",
+            Some("Person on a bridge, immediate risk to life"),
+        )
+        .await;
+    let leaf: u64 = emergency.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let alerts: Value = auditor
+        .get(scene.app.url("/v1/audit/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alerts = alerts["alerts"].as_array().unwrap().clone();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["leaf_index"], leaf);
+    assert_eq!(alerts[0]["subject_id"], scene.subject.as_str());
+    assert_eq!(alerts[0]["overdue"], false);
+
+    let review = |index: u64| {
+        auditor
+            .post(scene.app.url(&format!("/v1/audit/alerts/{index}/review")))
+            .json(&json!({"outcome": "justified", "note": "Confirmed with the control room"}))
+            .send()
+    };
+    assert_eq!(review(ordinary_leaf).await.unwrap().status(), 404);
+    let reviewed = review(leaf).await.unwrap();
+    assert_eq!(reviewed.status(), 200);
+    let review_leaf: u64 = reviewed.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(review(leaf).await.unwrap().status(), 409);
+    let alerts: Value = auditor
+        .get(scene.app.url("/v1/audit/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(alerts["alerts"].as_array().unwrap().is_empty());
+    let entry = scene.app.audit_entries().await.remove(review_leaf as usize);
+    assert_eq!(entry.action, "audit.alert_review");
+    assert_eq!(entry.subject_id.as_deref(), Some(scene.subject.as_str()));
+}
+
+#[tokio::test]
+async fn the_access_report_lists_every_disclosure_of_the_subject() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    scene.read(&scene.police, "crisis_response", None).await;
+    scene
+        .read(
+            &scene.police,
+            "crisis_response",
+            Some("Person on a bridge, immediate risk to life"),
+        )
+        .await;
+    scene.read(&scene.police, "audit", None).await; // refused: not a disclosure
+
+    let report: Value = scene
+        .coordinator
+        .get(
+            scene
+                .app
+                .url(&format!("/v1/subjects/{}/access-report", scene.subject)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accesses = report["accesses"].as_array().unwrap();
+    assert_eq!(accesses.len(), 2);
+    assert_eq!(accesses[0]["agency_id"], "hampshire-police");
+    assert_eq!(accesses[0]["principal_id"], "police-mentor");
+    assert_eq!(accesses[0]["purpose"], "crisis_response");
+    assert_eq!(accesses[0]["break_glass"], false);
+    assert_eq!(accesses[1]["break_glass"], true);
+    assert!(accesses[0]["released"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("health.crisis_plan.triggers:crisis_plan")));
+
+    let refused = scene
+        .police
+        .get(
+            scene
+                .app
+                .url(&format!("/v1/subjects/{}/access-report", scene.subject)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}

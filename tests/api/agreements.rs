@@ -1,0 +1,225 @@
+//! Agreements through the API: drafted, approved by every party, in force on the next
+//! request, suspended; and through the CLI: imported (audited) and listed.
+
+use concordat::domain::{agreement::AgreementDocument, Role};
+use serde_json::{json, Value};
+
+use crate::helpers::{problem, spawn_app, BINARY};
+
+fn example() -> Value {
+    let document: AgreementDocument = toml::from_str(include_str!(
+        "../../config/agreements/isa-iow-recovery.toml"
+    ))
+    .unwrap();
+    serde_json::to_value(document).unwrap()
+}
+
+#[tokio::test]
+async fn a_draft_becomes_active_only_when_every_party_approves() {
+    let app = spawn_app().await;
+    let parties = ["hampshire-police", "iow-nhs", "scas", "iow-recovery"];
+    let mut leads = Vec::new();
+    for party in parties {
+        leads.push(
+            app.client(
+                &app.register(&format!("{party}-ig"), party, &[Role::IgLead])
+                    .await,
+            ),
+        );
+    }
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let auditor = app.client(
+        &app.register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
+            .await,
+    );
+    let police = app.client(
+        &app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
+            .await,
+    );
+
+    let created = admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.json::<Value>().await.unwrap()["status"], "draft");
+    let again = admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+
+    let status = |client: &reqwest::Client| {
+        let request = client
+            .get(app.url("/v1/agreements/isa-iow-recovery"))
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap()["status"].clone() }
+    };
+    // A practitioner of a party may read it.
+    assert_eq!(status(&police).await, "draft");
+    for (i, lead) in leads.iter().enumerate() {
+        let approved = lead
+            .post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), 200, "{}", parties[i]);
+        let expected = if i + 1 == parties.len() {
+            "active"
+        } else {
+            "draft"
+        };
+        assert_eq!(status(&auditor).await, expected, "after {}", parties[i]);
+    }
+    let twice = leads[0]
+        .post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 409);
+
+    let suspended = leads[1]
+        .post(app.url("/v1/agreements/isa-iow-recovery/suspend"))
+        .json(&json!({"reason": "Annual review found gaps"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suspended.status(), 200);
+    assert_eq!(status(&auditor).await, "suspended");
+    let view: Value = auditor
+        .get(app.url("/v1/agreements"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&str> = view["agreements"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["approved", "suspended"]);
+}
+
+#[tokio::test]
+async fn invalid_documents_are_422_naming_the_share_and_key_and_roles_are_checked() {
+    let app = spawn_app().await;
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let mut bad = example();
+    bad["shares"][1]["recipients"] = json!(["hampshire-police", "thames-valley"]);
+    let response = admin
+        .post(app.url("/v1/agreements"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        problem(response).await["errors"][0]["field"],
+        "shares[1].recipients"
+    );
+
+    let practitioner = app.client(
+        &app.register("nhs-nurse", "iow-nhs", &[Role::Practitioner])
+            .await,
+    );
+    let response = practitioner
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(problem(response).await["code"], "role");
+
+    admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    let admin_approves = admin
+        .post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_approves.status(), 403);
+    let outsider = app.client(&app.register("other-lead", "iow-nhs", &[Role::IgLead]).await);
+    let unknown = outsider
+        .get(app.url("/v1/agreements/no-such-isa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn the_cli_imports_agreements_with_an_audit_entry_and_lists_them() {
+    let app = spawn_app().await;
+    let config = app.write_config();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/agreements/isa-iow-recovery.toml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BINARY)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("CONCORDAT_CONFIG")
+            .output()
+            .unwrap()
+    };
+
+    let imported = run(&["agreements", "import", file.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(String::from_utf8_lossy(&imported.stdout)
+        .contains("isa-iow-recovery@1: imported, in force"));
+    let entry = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.action == "agreement.import")
+        .unwrap();
+    assert_eq!(entry.agreements, ["isa-iow-recovery@1"]);
+
+    let listed = run(&["agreements", "list"]);
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("isa-iow-recovery") && l.contains("active") && l.contains("v1")),
+        "{listing}"
+    );
+
+    let broken = app.dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        include_str!("../../config/agreements/isa-iow-recovery.toml").replace(
+            "emergency_categories = [\"contact\"]",
+            "emergency_categories = [\"notes\"]",
+        ),
+    )
+    .unwrap();
+    let refused = run(&["agreements", "import", broken.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("shares[3].emergency_categories"),
+        "{message}"
+    );
+}

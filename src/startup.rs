@@ -115,6 +115,7 @@ impl Application {
         let audit_data = web::Data::new(audit_log.clone());
         let keyring = web::Data::new(keyring);
         let record_types = web::Data::new(record_types);
+        let settings_data = web::Data::new(settings.clone());
         let audit_context = web::Data::new(AuditContext {
             origin: settings.audit.origin.clone(),
             signer: Arc::clone(&signer),
@@ -131,6 +132,7 @@ impl Application {
                 .app_data(audit_context.clone())
                 .app_data(keyring.clone())
                 .app_data(record_types.clone())
+                .app_data(settings_data.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))

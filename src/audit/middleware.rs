@@ -41,6 +41,8 @@ pub struct Annotation {
     pub record_ids: Vec<String>,
     /// `"<agreement id>@<version>"`
     pub agreements: Vec<String>,
+    /// What was released, by name (for reports: the measures).
+    pub released: Vec<String>,
     pub consent_version: Option<i64>,
     pub purpose: Option<String>,
 }
@@ -72,6 +74,7 @@ pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> Pending
         entry.subject_id = annotation.subject_id.clone();
         entry.record_ids = annotation.record_ids.clone();
         entry.agreements = annotation.agreements.clone();
+        entry.released = annotation.released.clone();
         entry.consent_version = annotation.consent_version;
         entry.purpose = annotation.purpose.clone();
     }

@@ -388,3 +388,54 @@ fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbEr
         evidence,
     })
 }
+
+/// Everyone ever enrolled, as the evaluation sees them: enrolment and discharge dates and
+/// the day of each record of the measured types. Reads no payload and returns no ids.
+pub fn cohort(
+    conn: &mut DbConnection,
+) -> Result<Vec<crate::domain::evaluation::CohortMember>, DbError> {
+    use std::collections::BTreeMap;
+
+    use crate::domain::evaluation::{CohortMember, Measure};
+    let enrolled: Vec<(String, String)> = subjects::table
+        .select((subjects::id, subjects::enrolled_on))
+        .load(conn)?;
+    let discharged: BTreeMap<String, String> = subject_discharges::table
+        .select((
+            subject_discharges::subject_id,
+            subject_discharges::discharged_on,
+        ))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let measured: Vec<&str> = Measure::ALL.iter().map(|m| m.record_type()).collect();
+    let events: Vec<(String, String, i64)> = super::schema::records::table
+        .filter(super::schema::records::record_type.eq_any(measured))
+        .select((
+            super::schema::records::subject_id,
+            super::schema::records::record_type,
+            super::schema::records::occurred_at,
+        ))
+        .load(conn)?;
+    let mut members: BTreeMap<String, CohortMember> = BTreeMap::new();
+    for (id, enrolled_on) in enrolled {
+        let member = CohortMember {
+            enrolled_on: parse_date(&enrolled_on)?,
+            discharged_on: discharged.get(&id).map(|d| parse_date(d)).transpose()?,
+            events: Vec::new(),
+        };
+        members.insert(id, member);
+    }
+    for (id, record_type, occurred_at) in events {
+        let (Some(member), Some(measure)) =
+            (members.get_mut(&id), Measure::for_record_type(&record_type))
+        else {
+            continue;
+        };
+        let day = OffsetDateTime::from_unix_timestamp_nanos(i128::from(occurred_at) * 1_000)
+            .map_err(|_| DbError::Corrupt(InvalidValue::new("occurred_at", "out of range")))?
+            .date();
+        member.events.push((measure, day));
+    }
+    Ok(members.into_values().collect())
+}

@@ -4,6 +4,7 @@
 pub mod agency;
 pub mod agreement;
 pub mod consent;
+pub mod evaluation;
 pub mod principal;
 pub mod purpose;
 pub mod record;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod consents;
 pub mod openapi;
 pub mod records;
+pub mod reports;
 pub mod subjects;
 pub mod whoami;
 
@@ -76,6 +77,10 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(web::resource("/audit/alerts/{leaf_index}/review").post(audit::review))
                 .service(
                     web::resource("/subjects/{subject_id}/access-report").get(audit::access_report),
+                )
+                .service(web::resource("/reports/service-usage").get(reports::service_usage_json))
+                .service(
+                    web::resource("/reports/service-usage.svg").get(reports::service_usage_svg),
                 ),
         );
     }
@@ -114,6 +119,8 @@ pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
         ("GET", "/v1/audit/alerts") => "audit.alerts",
         ("POST", "/v1/audit/alerts/{leaf_index}/review") => "audit.alert_review",
         ("GET", "/v1/subjects/{subject_id}/access-report") => "subject.access_report",
+        ("GET", "/v1/reports/service-usage") => "report.service_usage",
+        ("GET", "/v1/reports/service-usage.svg") => "report.service_usage",
         _ => "method_not_allowed",
     }
 }

@@ -45,6 +45,8 @@ use crate::{
         super::audit::alerts,
         super::audit::review,
         super::audit::access_report,
+        super::reports::service_usage_json,
+        super::reports::service_usage_svg,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&MutualTls),
@@ -56,6 +58,7 @@ use crate::{
         (name = "consent", description = "Consent with its full history (coordinator; ig_auditor reads)"),
         (name = "records", description = "Records, released by agreement and consent"),
         (name = "agreements", description = "Information-sharing agreements and their approval"),
+        (name = "reports", description = "Programme evaluation, small numbers suppressed"),
     )
 )]
 pub struct ApiDoc;

@@ -17,6 +17,7 @@ mod identity;
 mod migrations;
 mod ops;
 mod records;
+mod reports;
 mod subjects;
 mod tls;
 mod trail;

@@ -298,6 +298,19 @@ fn sample_records() -> Vec<(&'static str, &'static str, &'static str, serde_json
             "reported_at": "2026-03-05T21:00:00Z", "incident_type": "welfare check",
             "summary": "Synthetic summary", "risk_markers": ["self_harm"]}),
         ),
+        // Before enrolment (about 400 days ago): the service use the programme set out to reduce.
+        (
+            "hampshire-police",
+            "police.s136_detention",
+            "2025-05-10T22:40:00Z",
+            json!({"detained_at": "2025-05-10T22:40:00Z", "location": "Synthetic car park", "place_of_safety": "Custody"}),
+        ),
+        (
+            "hampshire-police",
+            "emergency.call_999",
+            "2025-06-01T03:15:00Z",
+            json!({"called_at": "2025-06-01T03:15:00Z", "service_requested": "police"}),
+        ),
         (
             "scas",
             "ambulance.callout",

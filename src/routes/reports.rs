@@ -140,7 +140,9 @@ pub async fn service_usage_svg(
 /// bar, suppressed cells drawn as an outline labelled `<5`.
 pub fn svg(report: &ServiceUsage) -> String {
     const BAR: u32 = 28;
-    const GAP: u32 = 36;
+    const GAP: u32 = 64;
+    /// Room above the bars for the window title and the tallest bar's label.
+    const TOP: u32 = 44;
     const HEIGHT: u32 = 220;
     let group = 2 * BAR + GAP;
     let width = 80 + (Measure::ALL.len() as u32 * group + 40) * report.windows.len().max(1) as u32;
@@ -156,7 +158,7 @@ pub fn svg(report: &ServiceUsage) -> String {
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\
          <title>Emergency service use before and after enrolment, as of {}</title>",
-        HEIGHT + 110,
+        TOP + HEIGHT + 72,
         report.as_of
     );
     let mut x = 60;
@@ -176,33 +178,35 @@ pub fn svg(report: &ServiceUsage) -> String {
                         out.push_str(&format!(
                             "<rect x=\"{bar_x}\" y=\"{}\" width=\"{}\" height=\"{h}\" fill=\"{colour}\"/>\
                              <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{n}</text>",
-                            30 + HEIGHT - h,
+                            TOP + HEIGHT - h,
                             BAR - 4,
                             bar_x + BAR / 2 - 2,
-                            26 + HEIGHT - h
+                            TOP - 4 + HEIGHT - h
                         ));
                     }
                     Cell::Suppressed(_) => out.push_str(&format!(
                         "<rect x=\"{bar_x}\" y=\"{}\" width=\"{}\" height=\"20\" fill=\"none\" stroke=\"{colour}\" stroke-dasharray=\"3 2\"/>\
                          <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                        10 + HEIGHT,
+                        TOP - 20 + HEIGHT,
                         BAR - 4,
                         bar_x + BAR / 2 - 2,
-                        6 + HEIGHT,
+                        TOP - 24 + HEIGHT,
                         xml_escape(&cell.to_string())
                     )),
                 }
             }
-            let change = row
-                .change_percent
-                .map_or("suppressed".to_owned(), |c| format!("{c:+.1}%"));
+            let change = match (row.change_percent, row.suppressed) {
+                (Some(c), _) => format!("{c:+.1}%"),
+                (None, true) => "suppressed".to_owned(),
+                (None, false) => "no change figure".to_owned(),
+            };
             out.push_str(&format!(
                 "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{change}</text>",
                 x + BAR,
-                HEIGHT + 50,
+                TOP + HEIGHT + 18,
                 xml_escape(row.label),
                 x + BAR,
-                HEIGHT + 66
+                TOP + HEIGHT + 34
             ));
             x += group;
         }
@@ -211,8 +215,8 @@ pub fn svg(report: &ServiceUsage) -> String {
     out.push_str(&format!(
         "<rect x=\"60\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"#9e9e9e\"/><text x=\"78\" y=\"{t}\">before enrolment</text>\
          <rect x=\"190\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"#00897b\"/><text x=\"208\" y=\"{t}\">after enrolment</text></svg>",
-        y = HEIGHT + 84,
-        t = HEIGHT + 94
+        y = TOP + HEIGHT + 50,
+        t = TOP + HEIGHT + 60
     ));
     out
 }

@@ -381,6 +381,8 @@ async fn reports_command(
             .with_context(|| format!("--as-of: {raw} is not a date, YYYY-MM-DD"))?,
         None => time::OffsetDateTime::now_utc().date(),
     };
+    let as_of = routes::reports::month_end(as_of).map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
+
     let database = {
         let url = settings.database.url.clone();
         tokio::task::spawn_blocking(move || Database::connect(&url)).await??

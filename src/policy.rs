@@ -89,19 +89,29 @@ pub enum TypeDecision {
         withheld: BTreeMap<String, WithheldReason>,
         /// `(agreement id, version)` of every agreement with a share that applies.
         agreements: BTreeSet<(String, i32)>,
+        /// The first agreement (by id) whose share released a field, for the response.
+        released_by: Option<(String, i32)>,
     },
+}
+
+/// What can be refused before anything about the subject is read: who asks and why.
+pub fn admit_caller(
+    roles: &BTreeSet<Role>,
+    purpose: Purpose,
+    break_glass: bool,
+) -> Result<(), Refusal> {
+    if !roles.contains(&Role::Practitioner) {
+        return Err(Refusal::Role);
+    }
+    if !purpose.reads_records() || (break_glass && purpose != Purpose::CrisisResponse) {
+        return Err(Refusal::Purpose);
+    }
+    Ok(())
 }
 
 /// Whether the request may go ahead at all.
 pub fn admit(request: &AccessRequest<'_>) -> Result<(), Refusal> {
-    if !request.roles.contains(&Role::Practitioner) {
-        return Err(Refusal::Role);
-    }
-    if !request.purpose.reads_records()
-        || (request.break_glass && request.purpose != Purpose::CrisisResponse)
-    {
-        return Err(Refusal::Purpose);
-    }
+    admit_caller(request.roles, request.purpose, request.break_glass)?;
     let receives_something = request.agreements.iter().any(|agreement| {
         agreement.shares.iter().any(|share| {
             share.recipients.contains(request.recipient)
@@ -144,11 +154,12 @@ pub fn decide(
     };
     let mut released = BTreeSet::new();
     let mut withheld = BTreeMap::new();
+    let mut releasing: BTreeSet<(String, i32)> = BTreeSet::new();
     for (field, spec) in &record_type.fields {
         let category = spec.category.as_str();
         let mut listed = false;
         let mut release = false;
-        for (_, share) in &applicable {
+        for (agreement, share) in &applicable {
             let Some(&level) = share.categories.get(category) else {
                 continue;
             };
@@ -158,6 +169,7 @@ pub fn decide(
             let emergency = request.break_glass && share.emergency_categories.contains(category);
             if by_consent || statutory || emergency {
                 release = true;
+                releasing.insert((agreement.id.clone(), agreement.version));
                 break;
             }
         }
@@ -181,6 +193,7 @@ pub fn decide(
             .iter()
             .map(|(agreement, _)| (agreement.id.clone(), agreement.version))
             .collect(),
+        released_by: releasing.into_iter().next(),
     }
 }
 

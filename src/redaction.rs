@@ -91,6 +91,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             agreements: BTreeSet::new(),
+            released_by: None,
         };
         let data = json!({"updated_on": "2026-03-01", "triggers": "crowds", "diagnosis": "secret"});
         let redacted = apply(&decision, &plan(), &data).unwrap();
@@ -132,6 +133,7 @@ mod tests {
                 released: released.iter().map(|s| (*s).to_owned()).collect(),
                 withheld: BTreeMap::new(),
                 agreements: BTreeSet::new(),
+                released_by: None,
             };
             let data: Map<String, Value> = present.iter().map(|f| ((*f).to_owned(), json!("value"))).collect();
             let redacted = apply(&decision, &plan(), &Value::Object(data)).unwrap();

@@ -111,12 +111,36 @@ impl StoredAgreement {
             .collect()
     }
 
-    /// Every agency that is a party to any version.
+    /// Every agency named as a party in any version: who may read the agreement.
     pub fn parties(&self) -> BTreeSet<String> {
         self.versions
             .iter()
             .flat_map(|v| v.document.parties.iter().cloned())
             .collect()
+    }
+
+    /// The newest version that every party approved (or that was imported).
+    pub fn approved_version(&self) -> Option<i32> {
+        self.events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Approved | EventKind::Imported))
+            .filter_map(|e| e.version)
+            .max()
+    }
+
+    /// The parties that govern the agreement: those of its newest approved version, or of
+    /// its first draft before any approval. Only they may draft a new version, suspend or
+    /// terminate it; a party added by a later draft gains nothing until that draft is
+    /// approved, by them and by the governing parties alike.
+    pub fn governing_parties(&self) -> BTreeSet<String> {
+        let version = self
+            .approved_version()
+            .or_else(|| self.versions.first().map(|v| v.version));
+        self.versions
+            .iter()
+            .find(|v| Some(v.version) == version)
+            .map(|v| v.document.parties.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 

@@ -294,8 +294,12 @@ pub fn status_on<'a>(
     let mut terminated = false;
     for event in events {
         match event {
-            Lifecycle::Approved(version) if !terminated => {
-                approved = Some(approved.map_or(*version, |v| v.max(*version)));
+            // Only a newer version supersedes (and so ends a suspension): approving an old
+            // draft must not bring a suspended agreement back into force.
+            Lifecycle::Approved(version)
+                if !terminated && approved.is_none_or(|v| *version > v) =>
+            {
+                approved = Some(*version);
                 suspended = false;
             }
             Lifecycle::Approved(_) => {}

@@ -110,10 +110,18 @@ impl RecordType {
             });
         };
         for (name, value) in object {
-            let spec = self
-                .fields
-                .get(name)
-                .ok_or_else(|| problem(name, format!("is not a field of {}", self.name)))?;
+            let spec = self.fields.get(name).ok_or_else(|| {
+                // Echo a key only if it looks like a field name: a key may be anything the
+                // caller typed, an identifier included.
+                if valid_name(name) {
+                    problem(name, format!("is not a field of {}", self.name))
+                } else {
+                    FieldProblem {
+                        field: "data".into(),
+                        message: format!("holds a key that is not a field of {}", self.name),
+                    }
+                }
+            })?;
             if !spec.field_type.accepts(value) {
                 return Err(problem(
                     name,

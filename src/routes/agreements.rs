@@ -232,13 +232,21 @@ pub async fn create(
             record_types: &types,
         })
         .map_err(|e| ApiError::invalid_field(&e.key, e.message))?;
-    if !caller.principal.has_role(Role::Admin)
-        && !agreement.parties.contains(&caller.principal.agency)
-    {
-        return Err(ApiError::forbidden(
-            "role",
-            "An IG lead drafts agreements their agency is a party to.",
-        ));
+    if !caller.principal.has_role(Role::Admin) {
+        let (existing, _) = load(&database).await?;
+        let governed_by_caller = match existing.iter().find(|a| a.id == document.id) {
+            // A new version of an existing agreement: only its governing parties draft it.
+            Some(stored) => stored
+                .governing_parties()
+                .contains(caller.principal.agency.as_str()),
+            None => agreement.parties.contains(&caller.principal.agency),
+        };
+        if !governed_by_caller {
+            return Err(ApiError::forbidden(
+                "role",
+                "An IG lead drafts agreements that their agency is a party to.",
+            ));
+        }
     }
     record_before_change(&req).await?;
     let (stored, by) = (document.clone(), caller.principal.id.to_string());
@@ -280,12 +288,6 @@ pub async fn approve(
             record_types: &types,
         })
         .map_err(|e| ApiError::invalid_field(&e.key, e.message))?;
-    if !agreement.parties.contains(&caller.principal.agency) {
-        return Err(ApiError::forbidden(
-            "role",
-            "Only an IG lead of a party approves.",
-        ));
-    }
     if stored
         .events
         .iter()
@@ -293,10 +295,30 @@ pub async fn approve(
     {
         return Err(ApiError::Conflict("The agreement is terminated.".into()));
     }
+    if stored
+        .approved_version()
+        .is_some_and(|approved| version <= approved)
+    {
+        return Err(ApiError::Conflict(
+            "A newer or equal version is already approved; draft a new version.".into(),
+        ));
+    }
+    // A version supersedes only with the consent of every party to it and of every party
+    // governing the agreement now, so no subset of parties can rewrite it.
+    let mut required = agreement.parties.clone();
+    for party in stored.governing_parties() {
+        required.extend(AgencyId::parse(&party).ok());
+    }
+    if !required.contains(&caller.principal.agency) {
+        return Err(ApiError::forbidden(
+            "role",
+            "Only an IG lead of a party approves.",
+        ));
+    }
     record_before_change(&req).await?;
     let (agency, parties, by, approve_id) = (
         caller.principal.agency.clone(),
-        agreement.parties.clone(),
+        required,
         caller.principal.id.to_string(),
         id.clone(),
     );
@@ -322,12 +344,19 @@ async fn change(
     body: ReasonRequest,
     kind: EventKind,
 ) -> Result<Json<AgreementChanged>, ApiError> {
-    annotate(&req, |a| a.agreements = vec![id.clone()]);
     caller.require_any(&[Role::IgLead, Role::Admin])?;
     let reason = parse_text("reason", &body.reason, 2000)?;
     let (stored, _) = find_visible(&caller, &database, &id).await?;
+    let in_force = stored
+        .approved_version()
+        .or_else(|| stored.versions.last().map(|v| v.version));
+    annotate(&req, |a| {
+        a.agreements = vec![in_force.map_or_else(|| id.clone(), |v| format!("{id}@{v}"))]
+    });
     if !caller.principal.has_role(Role::Admin)
-        && !stored.parties().contains(caller.principal.agency.as_str())
+        && !stored
+            .governing_parties()
+            .contains(caller.principal.agency.as_str())
     {
         return Err(ApiError::forbidden(
             "role",

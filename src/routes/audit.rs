@@ -370,8 +370,6 @@ pub async fn export(
 
 /// Unreviewed break-glass accesses older than this are overdue.
 const REVIEW_WITHIN_HOURS: i64 = 72;
-/// Break-glass entries examined per alerts request (newest reviews are cheap to skip).
-const ALERT_SCAN: i64 = 100_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Alert {
@@ -422,10 +420,17 @@ pub async fn alerts(
     auditor(&caller)?;
     let (rows, reviewed) = database
         .run(|conn| {
-            Ok((
-                store::entries(conn, &break_glass_reads(), None, ALERT_SCAN)?,
-                crate::db::alerts::reviewed(conn)?,
-            ))
+            // Every break-glass read, page by page: an unreviewed one is never cut off
+            // by how many came before it.
+            let mut rows = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store::entries(conn, &break_glass_reads(), after, PAGE)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.leaf_index as u64);
+                rows.extend(page);
+            }
+            Ok((rows, crate::db::alerts::reviewed(conn)?))
         })
         .await?;
     let overdue_before = crate::db::now_micros() - REVIEW_WITHIN_HOURS * 3600 * 1_000_000;
@@ -506,6 +511,8 @@ pub async fn review(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Access {
     pub time: String,
+    /// What was done, e.g. `records.read`, `subject.lookup`, `consent.history`.
+    pub action: String,
     pub agency_id: Option<String>,
     pub principal_id: Option<String>,
     pub purpose: Option<String>,
@@ -531,9 +538,15 @@ pub async fn access_report(
 ) -> Result<Json<AccessReport>, ApiError> {
     let id = crate::routes::subjects::path_subject(&req, &subject)?;
     caller.require_any(&[Role::IgAuditor, Role::Coordinator])?;
+    let lookup = id.clone();
+    database
+        .run(move |conn| crate::db::subjects::summary(conn, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such subject.".into()))?;
+    // Every granted action that touched the subject's data: record reads, lookups by
+    // identifier, consent reads and changes, reviews. (Refused attempts disclosed nothing.)
     let filter = Filter {
         subject_id: Some(id.to_string()),
-        action: Some("records.read".into()),
         decision: Some("granted".into()),
         ..Filter::default()
     };
@@ -549,6 +562,7 @@ pub async fn access_report(
         for row in &page {
             let entry = store::decode(row)?;
             accesses.push(Access {
+                action: entry.action,
                 time: entry.time,
                 agency_id: entry.agency_id,
                 principal_id: entry.principal_id,

@@ -209,6 +209,19 @@ pub async fn submit(
     Ok(HttpResponse::Created().json(RecordCreated { record_id }))
 }
 
+fn refuse(refusal: policy::Refusal, purpose: Purpose) -> ApiError {
+    ApiError::forbidden(
+        refusal.code(),
+        match refusal {
+            policy::Refusal::Role => "Only practitioners read records.".to_owned(),
+            policy::Refusal::Purpose => format!("Records cannot be read for {purpose} this way."),
+            policy::Refusal::NoAgreement => {
+                format!("No agreement in force shares anything with your agency for {purpose}.")
+            }
+        },
+    )
+}
+
 /// The break-glass justification, if the header is present: at least 20 characters.
 fn break_glass(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(BREAK_GLASS_HEADER) else {
@@ -254,6 +267,9 @@ pub async fn read(
     let purpose: Purpose = query.purpose.parse()?;
     annotate(&req, |a| a.purpose = Some(purpose.to_string()));
     let justification = break_glass(&req)?;
+    // Who asks and why can be refused before anything about the subject is read.
+    policy::admit_caller(&caller.principal.roles, purpose, justification.is_some())
+        .map_err(|refusal| refuse(refusal, purpose))?;
     if let Some(wanted) = &query.record_type {
         if types.get(wanted).is_none() {
             return Err(ApiError::invalid_field(
@@ -306,20 +322,7 @@ pub async fn read(
         consent: &consent,
         agreements: &in_force,
     };
-    policy::admit(&request).map_err(|refusal| {
-        ApiError::forbidden(
-            refusal.code(),
-            match refusal {
-                policy::Refusal::Role => "Only practitioners read records.".to_owned(),
-                policy::Refusal::Purpose => {
-                    format!("Records cannot be read for {purpose} this way.")
-                }
-                policy::Refusal::NoAgreement => {
-                    format!("No agreement in force shares anything with your agency for {purpose}.")
-                }
-            },
-        )
-    })?;
+    policy::admit(&request).map_err(|refusal| refuse(refusal, purpose))?;
 
     let mut released_records = Vec::new();
     let mut entry = entry_for(&req, Decision::Granted, "ok");
@@ -332,9 +335,15 @@ pub async fn read(
         };
         let decision = policy::decide(&request, &stored.holder, record_type);
         let agreement = match &decision {
-            TypeDecision::Fields { agreements, .. } => {
+            TypeDecision::Fields {
+                agreements,
+                released_by,
+                ..
+            } => {
                 used_agreements.extend(agreements.iter().cloned());
-                agreements.iter().next().cloned()
+                released_by
+                    .clone()
+                    .or_else(|| agreements.iter().next().cloned())
             }
             _ => None,
         };

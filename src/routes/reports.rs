@@ -28,7 +28,8 @@ use crate::{
 pub struct ReportQuery {
     /// Comma-separated window lengths in months, default `12,18`.
     windows: Option<String>,
-    /// `YYYY-MM-DD`, default today: only windows fully elapsed by then count.
+    /// `YYYY-MM-DD`, default today; moved back to the end of the previous month. Only
+    /// windows fully elapsed by then count.
     as_of: Option<String>,
 }
 
@@ -41,7 +42,24 @@ pub struct ServiceUsage {
     pub windows: Vec<WindowReport>,
 }
 
-/// Window lengths: 1 to 120 months, at most six, no repeats.
+/// Reports are as of the end of a completed month, never a chosen day: two reports a day
+/// apart would differ by the people enrolled that day, and their difference would describe
+/// those few individually. The date given is moved back to the last day of the month before
+/// it; a future date is refused.
+pub fn month_end(as_of: Date) -> Result<Date, ApiError> {
+    if as_of > today() {
+        return Err(ApiError::invalid_field(
+            "as_of",
+            "must not be in the future",
+        ));
+    }
+    Ok(as_of
+        .replace_day(1)
+        .map_or(as_of, |first| first.previous_day().unwrap_or(first)))
+}
+
+/// Window lengths: multiples of 6 months up to 120, at most four, no repeats. Coarse
+/// windows keep two reports from being differenced down to a few people.
 pub fn parse_windows(raw: Option<&str>) -> Result<Vec<u32>, ApiError> {
     let Some(raw) = raw else {
         return Ok(vec![12, 18]);
@@ -55,12 +73,12 @@ pub fn parse_windows(raw: Option<&str>) -> Result<Vec<u32>, ApiError> {
     let mut windows = Vec::new();
     for part in raw.split(',') {
         let months: u32 = part.trim().parse().map_err(|_| invalid())?;
-        if !(1..=120).contains(&months) || windows.contains(&months) {
+        if !(6..=120).contains(&months) || months % 6 != 0 || windows.contains(&months) {
             return Err(invalid());
         }
         windows.push(months);
     }
-    if windows.is_empty() || windows.len() > 6 {
+    if windows.is_empty() || windows.len() > 4 {
         return Err(invalid());
     }
     Ok(windows)
@@ -97,10 +115,10 @@ async fn report(
     });
     caller.require_any(&[Role::IgAuditor, Role::Coordinator])?;
     let windows = parse_windows(query.windows.as_deref())?;
-    let as_of = match query.as_of.as_deref() {
+    let as_of = month_end(match query.as_of.as_deref() {
         Some(raw) => parse_date("as_of", raw)?,
         None => today(),
-    };
+    })?;
     let threshold = settings.policy.suppression_threshold;
     Ok(database
         .run(move |conn| build(conn, &windows, as_of, threshold))

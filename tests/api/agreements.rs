@@ -223,3 +223,81 @@ async fn the_cli_imports_agreements_with_an_audit_entry_and_lists_them() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn no_subset_of_parties_can_rewrite_or_take_over_an_agreement() {
+    let app = spawn_app().await;
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let mut leads = std::collections::BTreeMap::new();
+    for party in ["hampshire-police", "iow-nhs", "scas", "iow-recovery"] {
+        leads.insert(
+            party,
+            app.client(
+                &app.register(&format!("{party}-ig"), party, &[Role::IgLead])
+                    .await,
+            ),
+        );
+    }
+    admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    for lead in leads.values() {
+        let approved = lead
+            .post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), 200);
+    }
+
+    // Version 2 drops the police and the NHS: only the programme and the ambulance service.
+    let mut narrower = example();
+    narrower["version"] = json!(2);
+    narrower["parties"] = json!(["iow-recovery", "scas"]);
+    narrower["shares"] = json!([{
+        "provider": "scas", "recipients": ["iow-recovery"], "purposes": ["care_coordination"],
+        "record_types": ["ambulance.callout"], "categories": {"service_usage": "coordination"}
+    }]);
+    let drafted = leads["iow-recovery"]
+        .post(app.url("/v1/agreements"))
+        .json(&narrower)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drafted.status(), 201);
+    for party in ["iow-recovery", "scas"] {
+        let approved = leads[party]
+            .post(app.url("/v1/agreements/isa-iow-recovery/versions/2/approve"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            approved.json::<Value>().await.unwrap()["status"],
+            "draft",
+            "{party} alone cannot supersede"
+        );
+    }
+    let view: Value = admin
+        .get(app.url("/v1/agreements/isa-iow-recovery"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["in_force_version"], 1);
+
+    // Re-approving an older version is refused: it must not undo a suspension.
+    let old = leads["scas"]
+        .post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 409);
+}

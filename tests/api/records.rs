@@ -557,7 +557,16 @@ async fn the_access_report_lists_every_disclosure_of_the_subject() {
         .json()
         .await
         .unwrap();
-    let accesses = report["accesses"].as_array().unwrap();
+    let all = report["accesses"].as_array().unwrap();
+    assert!(all.iter().any(|a| a["action"] == "consent.record"));
+    assert!(
+        !all.iter().any(|a| a["purpose"] == "audit"),
+        "a refused read is not an access"
+    );
+    let accesses: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["action"] == "records.read")
+        .collect();
     assert_eq!(accesses.len(), 2);
     assert_eq!(accesses[0]["agency_id"], "hampshire-police");
     assert_eq!(accesses[0]["principal_id"], "police-mentor");

@@ -23,7 +23,6 @@ use super::{AuditLog, Decision, PendingEntry, Receipt};
 use crate::{
     error::{reason_code, ApiError},
     identity::{Caller, Identified},
-    routes,
     telemetry::RequestId,
     tls::PeerCertificate,
 };
@@ -67,7 +66,7 @@ pub fn entry_for(req: &HttpRequest, decision: Decision, reason: &str) -> Pending
         .get::<RequestId>()
         .map(|id| id.0.clone())
         .unwrap_or_default();
-    let action = routes::action(req.method(), req.match_pattern().as_deref());
+    let action = super::actions::action(req.method(), req.match_pattern().as_deref());
     let mut entry = PendingEntry::new(&request_id, action, decision, reason);
     describe_caller(req, &mut entry);
     if let Some(annotation) = req.extensions().get::<Annotation>() {

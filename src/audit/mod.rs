@@ -9,6 +9,7 @@
 //! - [`middleware`]: the request-level entry and the fail-closed rule;
 //! - [`verify`] and [`export`]: what auditors and the CLI run.
 
+pub mod actions;
 pub mod checkpoint;
 pub mod checkpointer;
 pub mod entry;

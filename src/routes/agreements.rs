@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::subjects::{parse_text, today};
+use super::input::{parse_text, today};
 use crate::{
     audit::{
         entry::format_time,

@@ -472,7 +472,7 @@ pub async fn review(
             "must be justified or unjustified",
         ));
     }
-    let note = crate::routes::subjects::parse_text("note", &body.note, 4000)?;
+    let note = crate::routes::input::parse_text("note", &body.note, 4000)?;
     let (row, reviewed) = database
         .run(move |conn| {
             let filter = Filter {
@@ -536,7 +536,7 @@ pub async fn access_report(
     database: web::Data<Database>,
     subject: web::Path<String>,
 ) -> Result<Json<AccessReport>, ApiError> {
-    let id = crate::routes::subjects::path_subject(&req, &subject)?;
+    let id = crate::routes::input::path_subject(&req, &subject)?;
     caller.require_any(&[Role::IgAuditor, Role::Coordinator])?;
     let lookup = id.clone();
     database

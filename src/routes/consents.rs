@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use utoipa::ToSchema;
 
-use super::subjects::{parse_date, parse_text, path_subject, today};
+use super::input::{parse_date, parse_text, path_subject, today};
 use crate::{
     audit::middleware::{annotate, record_before_change},
     crypto::Keyring,

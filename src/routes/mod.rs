@@ -5,13 +5,14 @@
 pub mod agreements;
 pub mod audit;
 pub mod consents;
+pub mod input;
 pub mod openapi;
 pub mod records;
 pub mod reports;
 pub mod subjects;
 pub mod whoami;
 
-use actix_web::{http::Method, web};
+use actix_web::web;
 
 use crate::error::ApiError;
 
@@ -83,45 +84,6 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                     web::resource("/reports/service-usage.svg").get(reports::service_usage_svg),
                 ),
         );
-    }
-}
-
-/// The audit action of a request, from its method and matched route pattern. Requests
-/// refused before they reach a handler (unknown principal, rate limit, wrong method) are
-/// recorded under the action they attempted.
-pub fn action(method: &Method, pattern: Option<&str>) -> &'static str {
-    let Some(pattern) = pattern else {
-        return "unknown_route";
-    };
-    match (method.as_str(), pattern) {
-        ("GET", "/v1/whoami") => "whoami.read",
-        ("GET", "/openapi.json") => "openapi.read",
-        ("GET", "/v1/audit") => "audit.search",
-        ("GET", "/v1/audit/entries/{leaf_index}") => "audit.entry",
-        ("GET", "/v1/audit/checkpoint") => "audit.checkpoint",
-        ("GET", "/v1/audit/checkpoint/key") => "audit.checkpoint_key",
-        ("GET", "/v1/audit/consistency") => "audit.consistency",
-        ("GET", "/v1/audit/export") => "audit.export",
-        ("POST", "/v1/subjects") => "subject.enrol",
-        ("GET", "/v1/subjects/lookup") => "subject.lookup",
-        ("POST", "/v1/subjects/{subject_id}/discharge") => "subject.discharge",
-        ("POST", "/v1/subjects/{subject_id}/consents") => "consent.record",
-        ("POST", "/v1/subjects/{subject_id}/consents/withdraw") => "consent.withdraw",
-        ("GET", "/v1/subjects/{subject_id}/consents") => "consent.history",
-        ("POST", "/v1/subjects/{subject_id}/records") => "records.submit",
-        ("GET", "/v1/subjects/{subject_id}/records") => "records.read",
-        ("GET", "/v1/agreements") => "agreement.list",
-        ("POST", "/v1/agreements") => "agreement.create",
-        ("GET", "/v1/agreements/{id}") => "agreement.read",
-        ("POST", "/v1/agreements/{id}/versions/{version}/approve") => "agreement.approve",
-        ("POST", "/v1/agreements/{id}/suspend") => "agreement.suspend",
-        ("POST", "/v1/agreements/{id}/terminate") => "agreement.terminate",
-        ("GET", "/v1/audit/alerts") => "audit.alerts",
-        ("POST", "/v1/audit/alerts/{leaf_index}/review") => "audit.alert_review",
-        ("GET", "/v1/subjects/{subject_id}/access-report") => "subject.access_report",
-        ("GET", "/v1/reports/service-usage") => "report.service_usage",
-        ("GET", "/v1/reports/service-usage.svg") => "report.service_usage",
-        _ => "method_not_allowed",
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 
-use super::subjects::{path_subject, today};
+use super::input::{path_subject, today};
 use crate::{
     audit::{
         middleware::{annotate, entry_for, record, record_before_change, AUDIT_ENTRY_HEADER},
@@ -138,10 +138,6 @@ fn rfc3339(micros: i64) -> String {
               (status = 403, description = "Not a practitioner or system, or the agency kind may not hold this type", body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Names the field", body = Problem, content_type = "application/problem+json")))]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "actix extractors: one argument per input"
-)]
 pub async fn submit(
     req: HttpRequest,
     caller: Caller,
@@ -249,10 +245,6 @@ fn break_glass(req: &HttpRequest) -> Result<Option<String>, ApiError> {
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 503, description = "The audit entry could not be written; nothing disclosed", body = Problem, content_type = "application/problem+json")))]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "actix extractors: one argument per input"
-)]
 pub async fn read(
     req: HttpRequest,
     caller: Caller,

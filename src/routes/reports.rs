@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::{IntoParams, ToSchema};
 
-use super::subjects::{parse_date, today};
+use super::input::{parse_date, today};
 use crate::{
     audit::middleware::annotate,
     config::Settings,

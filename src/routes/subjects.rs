@@ -7,9 +7,9 @@ use actix_web::{
     HttpRequest, HttpResponse,
 };
 use serde::{Deserialize, Serialize};
-use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 
+use super::input::{parse_date, parse_text, path_subject, today};
 use crate::{
     audit::middleware::{annotate, record_before_change},
     crypto::Keyring,
@@ -64,44 +64,6 @@ pub struct DischargeRequest {
 pub struct Discharged {
     pub subject_id: String,
     pub discharged_on: String,
-}
-
-pub fn parse_date(field: &'static str, raw: &str) -> Result<Date, ApiError> {
-    Date::parse(raw, &Iso8601::DATE)
-        .map_err(|_| ApiError::invalid_field(field, "must be a date, YYYY-MM-DD"))
-}
-
-pub fn today() -> Date {
-    OffsetDateTime::now_utc().date()
-}
-
-/// The subject in the path; the audit entry names it even when the request is refused.
-pub fn path_subject(req: &HttpRequest, raw: &str) -> Result<SubjectId, ApiError> {
-    let id = SubjectId::parse(raw).map_err(|_| ApiError::NotFound("No such subject.".into()))?;
-    annotate(req, |a| a.subject_id = Some(id.to_string()));
-    Ok(id)
-}
-
-/// Free text kept as evidence or a reason: present, bounded, no control characters
-/// other than line breaks.
-pub fn parse_text(field: &'static str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let text = raw.trim();
-    if text.is_empty() || text.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
-        return Err(ApiError::invalid_field(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 #[utoipa::path(post, path = "/v1/subjects", tag = "subjects", request_body = EnrolRequest,

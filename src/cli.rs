@@ -1,5 +1,5 @@
 //! The `concordat` command line for operators: serve, migrate, the development PKI,
-//! agencies, principals and the audit trail. Every command exits non-zero with a message on failure.
+//! agencies, principals, agreements, the audit trail and evaluation reports. Every command exits non-zero with a message on failure.
 
 use std::{
     io::Write,

@@ -3,8 +3,9 @@
 //! agreements and the person's consent, with every access audited.
 //!
 //! The modules follow one request's path: `tls` and `identity` at the edge, then `routes`,
-//! then the pure `domain`, then `db`. `config`, `telemetry`, `metrics`, `startup`, `ops`,
-//! `pki`, `dev` and `cli` are the operator's side.
+//! then the pure decision core (`policy`, `domain`) and `redaction`, then storage (`db`,
+//! `crypto`) and the `audit` trail every request writes through. `config`, `telemetry`,
+//! `metrics`, `startup`, `ops`, `pki`, `admin`, `dev` and `cli` are the operator's side.
 
 pub mod admin;
 pub mod audit;

@@ -1,5 +1,6 @@
-//! Pure types and rules of the programme, with no I/O: who the agencies and principals are
-//! and what a principal may be. Values here can only be built valid.
+//! Pure types and rules of the programme, with no I/O: agencies and principals, subjects
+//! and their identifiers, consent, purposes, record types, agreements and the evaluation
+//! table. Values here can only be built valid.
 
 pub mod agency;
 pub mod agreement;

@@ -20,6 +20,8 @@ use crate::db::{
 /// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends (see
 /// [`crate::db::exclusive`]).
 pub const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
+/// Entry rows per multi-row INSERT on SQLite (11 parameters each, well inside its limit).
+const SQLITE_ROWS: usize = 64;
 /// Rows per multi-row INSERT statement on PostgreSQL (well inside its parameter limit).
 const INSERT_CHUNK: usize = 500;
 
@@ -138,18 +140,47 @@ fn append_locked(
         });
     }
     match conn {
-        // Row by row inside the one transaction: diesel's SQLite "batch" insert is row by
-        // row too, but opens a transaction of its own, which BEGIN IMMEDIATE forbids.
-        DbConnection::Sqlite(_) => {
-            for row in &entries {
-                diesel::insert_into(audit_entries::table)
-                    .values(row)
-                    .execute(conn)?;
+        // One multi-row INSERT per chunk, built here: diesel's SQLite "batch" insert goes
+        // row by row and opens a transaction of its own (which BEGIN IMMEDIATE forbids), and
+        // per-row statements through diesel's query builder cost more than SQLite itself.
+        DbConnection::Sqlite(conn) => {
+            use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
+            for chunk in entries.chunks(SQLITE_ROWS) {
+                let mut insert = diesel::sql_query(format!(
+                    "INSERT INTO audit_entries (leaf_index, time_micros, request_id, principal_id, \
+                     agency_id, subject_id, action, decision, purpose, break_glass, leaf_data) VALUES {}",
+                    vec!["(?,?,?,?,?,?,?,?,?,?,?)"; chunk.len()].join(",")
+                ))
+                .into_boxed::<diesel::sqlite::Sqlite>();
+                for row in chunk {
+                    insert = insert
+                        .bind::<BigInt, _>(row.leaf_index)
+                        .bind::<BigInt, _>(row.time_micros)
+                        .bind::<Text, _>(&row.request_id)
+                        .bind::<Nullable<Text>, _>(&row.principal_id)
+                        .bind::<Nullable<Text>, _>(&row.agency_id)
+                        .bind::<Nullable<Text>, _>(&row.subject_id)
+                        .bind::<Text, _>(&row.action)
+                        .bind::<Text, _>(&row.decision)
+                        .bind::<Nullable<Text>, _>(&row.purpose)
+                        .bind::<Bool, _>(row.break_glass)
+                        .bind::<Binary, _>(&row.leaf_data);
+                }
+                insert.execute(conn)?;
             }
-            for node in &nodes {
-                diesel::insert_into(audit_nodes::table)
-                    .values(node)
-                    .execute(conn)?;
+            for chunk in nodes.chunks(SQLITE_ROWS * 3) {
+                let mut insert = diesel::sql_query(format!(
+                    "INSERT INTO audit_nodes (covers_to, level, hash) VALUES {}",
+                    vec!["(?,?,?)"; chunk.len()].join(",")
+                ))
+                .into_boxed::<diesel::sqlite::Sqlite>();
+                for node in chunk {
+                    insert = insert
+                        .bind::<BigInt, _>(node.covers_to)
+                        .bind::<Integer, _>(node.level)
+                        .bind::<Binary, _>(&node.hash);
+                }
+                insert.execute(conn)?;
             }
         }
         // Multi-row INSERTs, which diesel offers only on the concrete connection type.

@@ -9,15 +9,7 @@ use concordat::{
 };
 use futures_util::future::join_all;
 
-use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
-
-fn receipt(response: &reqwest::Response) -> u64 {
-    response.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use crate::helpers::{problem, receipt, spawn_app, spawn_app_with, TestApp};
 
 fn request_id(response: &reqwest::Response) -> String {
     response.headers()["x-request-id"]

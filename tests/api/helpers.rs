@@ -365,6 +365,15 @@ pub fn foreign_certificate(name: &str, agency: &str) -> IssuedCertificate {
         .unwrap()
 }
 
+/// The leaf index in a response's `Concordat-Audit-Entry` header.
+pub fn receipt(response: &reqwest::Response) -> u64 {
+    response.headers()["concordat-audit-entry"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Parses a problem document and checks its media type.
 pub async fn problem(response: reqwest::Response) -> serde_json::Value {
     let content_type = response

@@ -8,7 +8,7 @@ use concordat::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{problem, receipt, spawn_app, TestApp};
 
 const DIAGNOSIS: &str = "Emotionally unstable personality disorder (synthetic)";
 
@@ -171,11 +171,7 @@ async fn the_response_has_the_api_shape_and_a_receipt_for_its_digest() {
     scene.consent("crisis", &[]).await;
     let response = scene.read(&scene.police, "crisis_response", None).await;
     assert_eq!(response.status(), 200);
-    let leaf: u64 = response.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let leaf: u64 = receipt(&response);
     let bytes = response.bytes().await.unwrap();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["purpose"], "crisis_response");
@@ -299,11 +295,7 @@ async fn break_glass_without_consent_releases_only_emergency_categories_and_is_f
         )
         .await;
     assert_eq!(response.status(), 200);
-    let leaf: u64 = response.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let leaf: u64 = receipt(&response);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["break_glass"], true);
     let plan = body["records"]
@@ -359,11 +351,7 @@ async fn holders_read_their_own_records_whole_and_unshared_types_are_absent() {
 
     // The police get nothing of the ambulance call-out: not shared with them at all.
     let response = scene.read(&scene.police, "crisis_response", None).await;
-    let leaf: u64 = response.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let leaf: u64 = receipt(&response);
     let body: Value = response.json().await.unwrap();
     let types: Vec<&str> = body["records"]
         .as_array()
@@ -469,11 +457,7 @@ async fn break_glass_raises_an_alert_until_an_ig_auditor_reviews_it() {
             .await,
     );
     let ordinary = scene.read(&scene.police, "crisis_response", None).await;
-    let ordinary_leaf: u64 = ordinary.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ordinary_leaf: u64 = receipt(&ordinary);
     let emergency = scene
         .read(
             &scene.police,
@@ -481,11 +465,7 @@ async fn break_glass_raises_an_alert_until_an_ig_auditor_reviews_it() {
             Some("Person on a bridge, immediate risk to life"),
         )
         .await;
-    let leaf: u64 = emergency.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let leaf: u64 = receipt(&emergency);
 
     let alerts: Value = auditor
         .get(scene.app.url("/v1/audit/alerts"))
@@ -510,11 +490,7 @@ async fn break_glass_raises_an_alert_until_an_ig_auditor_reviews_it() {
     assert_eq!(review(ordinary_leaf).await.unwrap().status(), 404);
     let reviewed = review(leaf).await.unwrap();
     assert_eq!(reviewed.status(), 200);
-    let review_leaf: u64 = reviewed.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let review_leaf: u64 = receipt(&reviewed);
     assert_eq!(review(leaf).await.unwrap().status(), 409);
     let alerts: Value = auditor
         .get(scene.app.url("/v1/audit/alerts"))

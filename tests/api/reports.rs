@@ -13,7 +13,7 @@ use concordat::{
 use serde_json::{json, Value};
 use time::{macros::date, Date};
 
-use crate::helpers::{problem, spawn_app_with, TestApp, BINARY};
+use crate::helpers::{problem, receipt, spawn_app_with, TestApp, BINARY};
 
 const AS_OF: &str = "2026-11-01";
 
@@ -294,11 +294,7 @@ async fn only_evaluators_may_ask_and_the_entry_names_measures_not_subjects() {
         .send()
         .await
         .unwrap();
-    let leaf: u64 = response.headers()["concordat-audit-entry"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let leaf: u64 = receipt(&response);
     let entry = app.audit_entries().await.remove(leaf as usize);
     assert_eq!(entry.action, "report.service_usage");
     assert_eq!(entry.purpose.as_deref(), Some("service_evaluation"));

@@ -4,7 +4,7 @@
 use concordat::{audit::Decision, config::DatabaseUrl, domain::Role};
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{problem, receipt, spawn_app, TestApp};
 
 const NHS: &str = "943 476 5919";
 const NHS_DIGITS: &str = "9434765919";
@@ -448,11 +448,7 @@ async fn only_the_right_roles_reach_each_endpoint_and_every_call_is_audited() {
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let leaf: u64 = response.headers()["concordat-audit-entry"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let leaf: u64 = receipt(&response);
         if expected == 403 {
             assert_eq!(problem(response).await["code"], "role", "{method} {path}");
         }

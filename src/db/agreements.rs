@@ -247,17 +247,41 @@ fn add_event(
     Ok(())
 }
 
-/// Records `agency`'s approval of `version`. When every party has approved, the version
-/// becomes the approved one (an `approved` event). Returns whether that happened now.
+/// Records `agency`'s approval of `version`, whose own parties are `version_parties`.
+/// The version becomes the approved one (an `approved` event) when every party to it and
+/// every governing party has approved it, counting only approvals given after the latest
+/// suspension: a suspension is lifted by a fresh decision, not by earlier ones. Everything
+/// is decided under the agreement lock, from the state as it is then. Returns whether the
+/// version became approved now.
 pub fn approve(
     conn: &mut DbConnection,
     id: &str,
     version: i32,
     agency: &AgencyId,
-    parties: &BTreeSet<AgencyId>,
+    version_parties: &BTreeSet<AgencyId>,
     by: &str,
 ) -> Result<bool, DbError> {
     exclusive(conn, AGREEMENT_LOCK_KEY, |conn| {
+        let stored = load_all(conn)?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| DbError::NotFound("No such agreement.".into()))?;
+        if stored
+            .approved_version()
+            .is_some_and(|approved| version <= approved)
+        {
+            return Err(DbError::Conflict(
+                "A newer or equal version is already approved; draft a new version.".into(),
+            ));
+        }
+        let mut required: BTreeSet<String> =
+            version_parties.iter().map(ToString::to_string).collect();
+        required.extend(stored.governing_parties());
+        if !required.contains(agency.as_str()) {
+            return Err(DbError::Conflict(format!(
+                "{agency} is not a party to this decision"
+            )));
+        }
         diesel::insert_into(agreement_approvals::table)
             .values(ApprovalRow {
                 agreement_id: id.to_owned(),
@@ -272,14 +296,22 @@ pub fn approve(
                     format!("{agency} has already approved version {version}")
                 })
             })?;
+        let suspended_at = stored
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Suspended)
+            .map(|e| e.recorded_at)
+            .max()
+            .unwrap_or(i64::MIN);
         let approved: BTreeSet<String> = agreement_approvals::table
             .filter(agreement_approvals::agreement_id.eq(id))
             .filter(agreement_approvals::version.eq(version))
+            .filter(agreement_approvals::approved_at.gt(suspended_at))
             .select(agreement_approvals::agency_id)
             .load::<String>(conn)?
             .into_iter()
             .collect();
-        let complete = parties.iter().all(|p| approved.contains(p.as_str()));
+        let complete = required.is_subset(&approved);
         if complete {
             add_event(conn, id, EventKind::Approved, Some(version), None, by)?;
         }

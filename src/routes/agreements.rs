@@ -304,7 +304,8 @@ pub async fn approve(
         ));
     }
     // A version supersedes only with the consent of every party to it and of every party
-    // governing the agreement now, so no subset of parties can rewrite it.
+    // governing the agreement now, so no subset of parties can rewrite it. (Checked here
+    // to refuse early; `agreements::approve` decides again under the lock.)
     let mut required = agreement.parties.clone();
     for party in stored.governing_parties() {
         required.extend(AgencyId::parse(&party).ok());
@@ -318,7 +319,7 @@ pub async fn approve(
     record_before_change(&req).await?;
     let (agency, parties, by, approve_id) = (
         caller.principal.agency.clone(),
-        required,
+        agreement.parties.clone(),
         caller.principal.id.to_string(),
         id.clone(),
     );
@@ -344,6 +345,7 @@ async fn change(
     body: ReasonRequest,
     kind: EventKind,
 ) -> Result<Json<AgreementChanged>, ApiError> {
+    annotate(&req, |a| a.agreements = vec![id.clone()]);
     caller.require_any(&[Role::IgLead, Role::Admin])?;
     let reason = parse_text("reason", &body.reason, 2000)?;
     let (stored, _) = find_visible(&caller, &database, &id).await?;

@@ -511,7 +511,7 @@ pub async fn review(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Access {
     pub time: String,
-    /// What was done, e.g. `records.read`, `subject.lookup`, `consent.history`.
+    /// `records.read`, `subject.lookup` or `consent.history`.
     pub action: String,
     pub agency_id: Option<String>,
     pub principal_id: Option<String>,
@@ -543,13 +543,14 @@ pub async fn access_report(
         .run(move |conn| crate::db::subjects::summary(conn, &lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound("No such subject.".into()))?;
-    // Every granted action that touched the subject's data: record reads, lookups by
-    // identifier, consent reads and changes, reviews. (Refused attempts disclosed nothing.)
+    // Every granted disclosure of the subject's data: record reads, lookups by identifier
+    // and consent reads. (Refused attempts disclosed nothing; changes disclosed nothing.)
     let filter = Filter {
         subject_id: Some(id.to_string()),
         decision: Some("granted".into()),
         ..Filter::default()
     };
+    const DISCLOSURES: [&str; 3] = ["records.read", "subject.lookup", "consent.history"];
     let mut accesses = Vec::new();
     let mut after = None;
     loop {
@@ -559,7 +560,10 @@ pub async fn access_report(
             .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.leaf_index as u64);
-        for row in &page {
+        for row in page
+            .iter()
+            .filter(|r| DISCLOSURES.contains(&r.action.as_str()))
+        {
             let entry = store::decode(row)?;
             accesses.push(Access {
                 action: entry.action,

@@ -44,14 +44,17 @@ pub struct ServiceUsage {
 
 /// Reports are as of the end of a completed month, never a chosen day: two reports a day
 /// apart would differ by the people enrolled that day, and their difference would describe
-/// those few individually. The date given is moved back to the last day of the month before
-/// it; a future date is refused.
+/// those few individually. A date that is not a month end is moved back to the last day
+/// of the month before it; a future date is refused.
 pub fn month_end(as_of: Date) -> Result<Date, ApiError> {
     if as_of > today() {
         return Err(ApiError::invalid_field(
             "as_of",
             "must not be in the future",
         ));
+    }
+    if as_of.next_day().is_some_and(|next| next.day() == 1) {
+        return Ok(as_of);
     }
     Ok(as_of
         .replace_day(1)
@@ -243,4 +246,37 @@ fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    #[test]
+    fn reports_are_as_of_a_completed_month_end() {
+        assert_eq!(
+            month_end(date!(2026 - 03 - 31)).unwrap(),
+            date!(2026 - 03 - 31)
+        );
+        assert_eq!(
+            month_end(date!(2026 - 03 - 15)).unwrap(),
+            date!(2026 - 02 - 28)
+        );
+        assert_eq!(
+            month_end(date!(2026 - 01 - 10)).unwrap(),
+            date!(2025 - 12 - 31)
+        );
+        assert!(month_end(today() + time::Duration::days(1)).is_err());
+    }
+
+    #[test]
+    fn windows_are_coarse_multiples_of_six_months() {
+        assert_eq!(parse_windows(None).unwrap(), [12, 18]);
+        assert_eq!(parse_windows(Some("6, 24")).unwrap(), [6, 24]);
+        for bad in ["13", "0", "12,12", "6,12,18,24,30", "x", ""] {
+            assert!(parse_windows(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -93,14 +93,7 @@ async fn a_draft_becomes_active_only_when_every_party_approves() {
         .unwrap();
     assert_eq!(suspended.status(), 200);
     assert_eq!(status(&auditor).await, "suspended");
-    let view: Value = auditor
-        .get(app.url("/v1/agreements"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.get_json(&auditor, "/v1/agreements").await;
     let events: Vec<&str> = view["agreements"][0]["events"]
         .as_array()
         .unwrap()
@@ -283,14 +276,9 @@ async fn no_subset_of_parties_can_rewrite_or_take_over_an_agreement() {
             "{party} alone cannot supersede"
         );
     }
-    let view: Value = admin
-        .get(app.url("/v1/agreements/isa-iow-recovery"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app
+        .get_json(&admin, "/v1/agreements/isa-iow-recovery")
+        .await;
     assert_eq!(view["in_force_version"], 1);
 
     // Re-approving an older version is refused: it must not undo a suspension.

@@ -173,14 +173,7 @@ async fn entries_come_with_inclusion_proofs_against_the_signed_checkpoint() {
         .unwrap();
     assert_eq!(signed.size, size);
 
-    let proof: serde_json::Value = client
-        .get(app.url("/v1/audit/entries/2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let proof: serde_json::Value = app.get_json(&client, "/v1/audit/entries/2").await;
     assert_eq!(proof["tree_size"], size);
     assert_eq!(unhex(proof["root_hash"].as_str().unwrap()), signed.root);
     let path: Vec<merkle::Hash> = proof["inclusion_proof"]
@@ -201,14 +194,9 @@ async fn entries_come_with_inclusion_proofs_against_the_signed_checkpoint() {
     assert_eq!(proof["entry"]["action"], "whoami.read");
 
     // A proof against an earlier size.
-    let earlier: serde_json::Value = client
-        .get(app.url("/v1/audit/entries/2?tree_size=4"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let earlier: serde_json::Value = app
+        .get_json(&client, "/v1/audit/entries/2?tree_size=4")
+        .await;
     assert_eq!(earlier["tree_size"], 4);
 }
 
@@ -225,16 +213,12 @@ async fn consecutive_checkpoints_are_proven_consistent() {
     }
     let second = app.checkpoint_now().await.unwrap();
 
-    let body: serde_json::Value = client
-        .get(app.url(&format!(
-            "/v1/audit/consistency?first={first}&second={second}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app
+        .get_json(
+            &client,
+            &format!("/v1/audit/consistency?first={first}&second={second}"),
+        )
+        .await;
     let proof: Vec<merkle::Hash> = body["proof"]
         .as_array()
         .unwrap()
@@ -291,14 +275,12 @@ async fn search_filters_and_pages_with_a_stable_cursor() {
     }
     assert_eq!(seen, [0, 2, 4]);
 
-    let denied: serde_json::Value = client
-        .get(app.url("/v1/audit?decision=granted&action=whoami.read&limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let denied: serde_json::Value = app
+        .get_json(
+            &client,
+            "/v1/audit?decision=granted&action=whoami.read&limit=100",
+        )
+        .await;
     assert_eq!(denied["entries"].as_array().unwrap().len(), 6);
     let bad = client
         .get(app.url("/v1/audit?decision=maybe"))
@@ -367,14 +349,7 @@ async fn exports_hold_the_hashed_entries_in_three_formats() {
     assert!(csv.starts_with("leaf_index,time,request_id,principal_id"));
     assert!(csv.lines().count() >= 6, "{csv}");
 
-    let fhir: serde_json::Value = client
-        .get(app.url("/v1/audit/export?format=fhir"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fhir: serde_json::Value = app.get_json(&client, "/v1/audit/export?format=fhir").await;
     assert_eq!(fhir["resourceType"], "Bundle");
     let resources = fhir["entry"].as_array().unwrap();
     assert!(resources.len() >= 6);

@@ -280,6 +280,18 @@ filter = "info"
             .timeout(Duration::from_secs(10))
     }
 
+    /// GETs `path` and parses the JSON body.
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn whoami(&self, client: &reqwest::Client) -> reqwest::Result<reqwest::Response> {
         client.get(self.url("/v1/whoami")).send().await
     }

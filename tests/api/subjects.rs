@@ -74,15 +74,9 @@ async fn a_coordinator_enrols_and_practitioners_look_up_by_either_identifier() {
         format!("nhs_number={NHS_DIGITS}"),
         "pnc_id=12%2F1234567C".to_owned(),
     ] {
-        let found: Value = c
-            .practitioner
-            .get(app.url(&format!("/v1/subjects/lookup?{query}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let found: Value = app
+            .get_json(&c.practitioner, &format!("/v1/subjects/lookup?{query}"))
+            .await;
         assert_eq!(found["subject_id"], id, "{query}");
     }
     let missing = c
@@ -176,15 +170,7 @@ async fn consent_history_keeps_every_version_and_withdrawal_is_immediate() {
     .await;
     assert_eq!(second.json::<Value>().await.unwrap()["consent_version"], 2);
 
-    let history: Value = c
-        .auditor
-        .get(app.url(&consents))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&c.auditor, &consents).await;
     assert_eq!(history["effective"]["level"], "full");
     assert_eq!(history["effective"]["version"], 2);
     assert_eq!(
@@ -199,15 +185,7 @@ async fn consent_history_keeps_every_version_and_withdrawal_is_immediate() {
         3
     );
 
-    let history: Value = c
-        .coordinator
-        .get(app.url(&consents))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = app.get_json(&c.coordinator, &consents).await;
     assert_eq!(history["effective"]["level"], "none");
     assert_eq!(history["effective"]["version"], 3);
     let versions: Vec<u64> = history["history"]

@@ -37,7 +37,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn entry(i: u64) -> PendingEntry {
     let mut entry = PendingEntry::new(
         &format!("bench-{i}"),
-        "whoami.read",
+        concordat::audit::Action::WhoamiRead,
         Decision::Granted,
         "ok",
     );

@@ -56,7 +56,7 @@ pub async fn import_agreements(
         let label = format!("{}@{}", document.id, document.version);
         let mut entry = PendingEntry::new(
             &uuid::Uuid::new_v4().to_string(),
-            "agreement.import",
+            crate::audit::Action::AgreementImport,
             Decision::Granted,
             "ok",
         );
@@ -86,7 +86,7 @@ pub async fn audit_report(database: &Database) -> anyhow::Result<()> {
     let (log, writer) = AuditLog::start(database.clone(), AUDIT_TIMEOUT)?;
     let mut entry = PendingEntry::new(
         &uuid::Uuid::new_v4().to_string(),
-        "report.service_usage",
+        crate::audit::Action::ReportServiceUsage,
         Decision::Granted,
         "ok",
     );

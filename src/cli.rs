@@ -304,7 +304,9 @@ fn administer(command: Command, settings: &Settings, out: &mut impl Write) -> an
     match command {
         Command::Agencies(AgenciesCommand::Add { id, kind, name }) => {
             let agency = Agency::new(id, kind, &name)?;
-            database.run_blocking(|conn| agencies::insert(conn, &agency))?;
+            database
+                .run_blocking(|conn| agencies::insert(conn, &agency))
+                .map_err(crate::app::AppError::from)?;
             writeln!(out, "added agency {}", agency.id)?;
         }
         Command::Principals(PrincipalsCommand::Add {
@@ -321,11 +323,15 @@ fn administer(command: Command, settings: &Settings, out: &mut impl Write) -> an
                 roles: roles.into_iter().collect(),
                 status: PrincipalStatus::Active,
             };
-            database.run_blocking(|conn| principals::add(conn, &principal))?;
+            database
+                .run_blocking(|conn| principals::add(conn, &principal))
+                .map_err(crate::app::AppError::from)?;
             writeln!(out, "added principal {}", principal.id)?;
         }
         Command::Principals(PrincipalsCommand::Disable { id }) => {
-            let principal = database.run_blocking(|conn| principals::disable(conn, &id))?;
+            let principal = database
+                .run_blocking(|conn| principals::disable(conn, &id))
+                .map_err(crate::app::AppError::from)?;
             writeln!(
                 out,
                 "principal {} is disabled (version {})",
@@ -623,7 +629,7 @@ fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> an
 fn parse_cli_time(flag: &str, raw: Option<&str>) -> anyhow::Result<Option<i64>> {
     raw.map(|raw| {
         time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-            .map(crate::db::to_micros)
+            .map(|t| crate::domain::Timestamp::from(t).micros())
             .with_context(|| format!("{flag}: {raw} is not an RFC 3339 timestamp"))
     })
     .transpose()

@@ -29,7 +29,7 @@ use actix_web::{
 };
 use serde::Serialize;
 
-use crate::telemetry::RequestId;
+use crate::{app::AppError, telemetry::RequestId};
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -340,15 +340,28 @@ pub async fn render_problems(
     }))
 }
 
-/// Conflicts and missing rows are the caller's to know about; every other storage failure
-/// is internal and opaque.
+/// The one mapping from a use case's answer to a problem document: a refusal is 403 with
+/// the rule's code, and the words are the use case's own.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Refused { rule, detail } => Self::Forbidden {
+                code: rule.code(),
+                detail,
+            },
+            AppError::NotFound(detail) => Self::NotFound(detail),
+            AppError::Invalid { field, message } => Self::invalid_field(&field, message),
+            AppError::Conflict(detail) => Self::Conflict(detail),
+            AppError::AuditUnavailable(_) => Self::AuditUnavailable,
+            AppError::Internal(error) => Self::Internal(error),
+        }
+    }
+}
+
+/// Storage failures reach the edge only through the same words the use cases use.
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
-        match error {
-            crate::db::DbError::Conflict(message) => Self::Conflict(message),
-            crate::db::DbError::NotFound(message) => Self::NotFound(message),
-            other => Self::Internal(other.into()),
-        }
+        AppError::from(error).into()
     }
 }
 

@@ -18,6 +18,8 @@ use actix_web::{
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::{
+    app::{Actor, Call},
+    audit::Recorder,
     db::{principals, Database},
     domain::{Principal, PrincipalId, Role},
     error::ApiError,
@@ -60,11 +62,6 @@ pub struct IdentityService {
     pub database: Database,
     pub limits: Arc<RateLimits>,
 }
-
-/// The principal a certificate maps to, kept for the audit entry even when the request is
-/// then refused (wrong agency, rate limit).
-#[derive(Debug, Clone)]
-pub struct Identified(pub Principal);
 
 /// The authenticated caller of this request.
 #[derive(Debug, Clone)]
@@ -151,7 +148,9 @@ async fn resolve(
     }
     let principal = found.pop().ok_or_else(unknown)?;
     // From here on the audit entry names who this is, even if the request is refused.
-    req.extensions_mut().insert(Identified(principal.clone()));
+    if let Some(recorder) = req.extensions().get::<Recorder>() {
+        recorder.identify(&principal);
+    }
     if certificate.organization.as_deref() != Some(principal.agency.as_str()) {
         return Err(unknown());
     }
@@ -184,5 +183,28 @@ impl FromRequest for Caller {
                 "caller identity missing: route not wrapped"
             ))
         }))
+    }
+}
+
+/// A use-case call made by this request's caller, recorded in this request's entry.
+impl FromRequest for Call {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// Fails closed: without an identified caller and an open audit entry, nothing runs.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extensions = req.extensions();
+        std::future::ready(
+            match (extensions.get::<Caller>(), extensions.get::<Recorder>()) {
+                (Some(caller), Some(recorder)) => Ok(Call {
+                    actor: Actor::Principal(caller.principal.clone()),
+                    audit: recorder.clone(),
+                }),
+                (None, _) => Err(ApiError::Internal(anyhow::anyhow!(
+                    "caller identity missing: route not wrapped"
+                ))),
+                (_, None) => Err(ApiError::AuditUnavailable),
+            },
+        )
     }
 }

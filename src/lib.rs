@@ -8,6 +8,7 @@
 //! `metrics`, `startup`, `ops`, `pki`, `admin`, `dev` and `cli` are the operator's side.
 
 pub mod admin;
+pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;

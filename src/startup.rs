@@ -14,7 +14,8 @@ use actix_web::{
 use anyhow::Context;
 
 use crate::{
-    audit::{self, checkpoint::CheckpointSigner, checkpointer, AuditLog},
+    app::Gateway,
+    audit::{checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
     crypto::Keyring,
     db::Database,
@@ -23,7 +24,7 @@ use crate::{
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
     ops,
-    routes::{self, audit::AuditContext},
+    routes::{self, audit::AuditContext, openapi::OpenApiJson},
     telemetry,
     tls::{self, ClientVerifier, PeerCertificate},
 };
@@ -120,11 +121,23 @@ impl Application {
             origin: settings.audit.origin.clone(),
             signer: Arc::clone(&signer),
         });
+        let gateway = web::Data::new(Gateway {
+            database: database.clone(),
+            keys: keyring.clone().into_inner(),
+            record_types: record_types.clone().into_inner(),
+            audit_log: audit_log.clone(),
+            origin: settings.audit.origin.clone(),
+            signer: Arc::clone(&signer),
+            suppression_threshold: settings.policy.suppression_threshold,
+        });
+        let openapi = web::Data::new(OpenApiJson::build()?);
         let max_body_bytes = settings.limits.max_body_bytes;
         let server = HttpServer::new(move || {
             // Middleware, outermost last: request id and metrics; the audit entry (written
             // before the response leaves); problem documents; identity.
             App::new()
+                .app_data(gateway.clone())
+                .app_data(openapi.clone())
                 .app_data(identity.clone())
                 .app_data(metrics_data.clone())
                 .app_data(database_data.clone())
@@ -137,7 +150,7 @@ impl Application {
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))
                 .wrap(from_fn(error::render_problems))
-                .wrap(from_fn(audit::middleware::record_requests))
+                .wrap(from_fn(routes::trail::record_requests))
                 .wrap(from_fn(telemetry::observe_request))
         })
         .on_connect(attach_peer_certificate)

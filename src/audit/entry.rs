@@ -3,6 +3,8 @@
 //! of that object. Entries name fields and categories, never values.
 
 use serde::{Deserialize, Serialize};
+
+use super::{Action, LeafIndex};
 #[cfg(test)]
 use serde_json::Value;
 use time::{
@@ -47,7 +49,7 @@ pub struct PendingEntry {
     pub agency_id: Option<String>,
     pub roles: Vec<String>,
     pub certificate_sha256: Option<String>,
-    pub action: String,
+    pub action: Action,
     pub decision: Decision,
     pub reason: String,
     pub purpose: Option<String>,
@@ -68,15 +70,15 @@ pub struct PendingEntry {
 
 impl PendingEntry {
     /// An entry for `action` now, with every optional part empty.
-    pub fn new(request_id: &str, action: &str, decision: Decision, reason: &str) -> Self {
+    pub fn new(request_id: &str, action: Action, decision: Decision, reason: &str) -> Self {
         Self {
-            time_micros: crate::db::now_micros(),
+            time_micros: crate::domain::Timestamp::now().micros(),
             request_id: request_id.to_owned(),
             principal_id: None,
             agency_id: None,
             roles: Vec::new(),
             certificate_sha256: None,
-            action: action.to_owned(),
+            action,
             decision,
             reason: reason.to_owned(),
             purpose: None,
@@ -92,16 +94,16 @@ impl PendingEntry {
         }
     }
 
-    pub fn at_index(self, leaf_index: u64) -> AuditEntry {
+    pub fn at_index(self, leaf_index: LeafIndex) -> AuditEntry {
         AuditEntry {
-            leaf_index,
+            leaf_index: leaf_index.0,
             time: format_time(self.time_micros),
             request_id: self.request_id,
             principal_id: self.principal_id,
             agency_id: self.agency_id,
             roles: self.roles,
             certificate_sha256: self.certificate_sha256,
-            action: self.action,
+            action: self.action.name().to_owned(),
             decision: self.decision,
             reason: self.reason,
             purpose: self.purpose,
@@ -196,7 +198,7 @@ impl AuditEntry {
         // The format's `Z` is a literal, so parse the wall time and declare it UTC.
         PrimitiveDateTime::parse(&self.time, TIME_FORMAT)
             .ok()
-            .map(|t| crate::db::to_micros(t.assume_utc()))
+            .map(|t| crate::domain::Timestamp::from(t.assume_utc()).micros())
     }
 }
 
@@ -278,13 +280,18 @@ mod tests {
     use super::*;
 
     fn sample() -> AuditEntry {
-        let mut pending = PendingEntry::new("req-1", "whoami.read", Decision::Granted, "ok");
+        let mut pending = PendingEntry::new(
+            "req-1",
+            crate::audit::Action::WhoamiRead,
+            Decision::Granted,
+            "ok",
+        );
         pending.time_micros = 1_764_352_800_123_456;
         pending.principal_id = Some("police-mentor".into());
         pending.roles = vec!["practitioner".into()];
         pending.released = vec!["health.crisis_plan.triggers:crisis_plan".into()];
         pending.consent_version = Some(3);
-        pending.at_index(41)
+        pending.at_index(LeafIndex(41))
     }
 
     #[test]

@@ -301,13 +301,18 @@ mod tests {
     use crate::audit::PendingEntry;
 
     fn entry() -> AuditEntry {
-        let mut pending = PendingEntry::new("r", "records.read", Decision::Granted, "ok");
+        let mut pending = PendingEntry::new(
+            "r",
+            crate::audit::Action::RecordsRead,
+            Decision::Granted,
+            "ok",
+        );
         pending.purpose = Some("crisis_response".into());
         pending.break_glass = true;
         pending.subject_id = Some("subj-1".into());
         pending.principal_id = Some("police-mentor".into());
         pending.justification = Some("=HYPERLINK(\"x\")".into());
-        pending.at_index(7)
+        pending.at_index(crate::audit::LeafIndex(7))
     }
 
     #[test]

@@ -9,17 +9,14 @@ use diesel::{dsl::max, prelude::*};
 use super::{
     entry::{AuditEntry, PendingEntry},
     merkle::{self, CompactRange, Hash, NodeSource},
-    Receipt,
+    LeafIndex, Receipt,
 };
 use crate::db::{
-    conflict_on_unique, now_micros,
+    conflict_on_unique,
     schema::{audit_checkpoints, audit_entries, audit_nodes},
     DbConnection, DbError,
 };
 
-/// Arbitrary fixed key of the PostgreSQL advisory lock that serialises appends (see
-/// [`crate::db::exclusive`]).
-pub const APPEND_LOCK_KEY: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
 /// Entry rows per multi-row INSERT on SQLite (11 parameters each, well inside its limit).
 const SQLITE_ROWS: usize = 64;
 /// Rows per multi-row INSERT statement on PostgreSQL (well inside its parameter limit).
@@ -90,7 +87,9 @@ pub(super) fn append_batch(
     conn: &mut DbConnection,
     batch: Vec<PendingEntry>,
 ) -> Result<Vec<Receipt>, DbError> {
-    crate::db::exclusive(conn, APPEND_LOCK_KEY, |conn| append_locked(conn, batch))
+    crate::db::exclusive(conn, crate::db::LockKey::AuditAppend, |conn| {
+        append_locked(conn, batch)
+    })
 }
 
 fn append_locked(
@@ -108,7 +107,7 @@ fn append_locked(
     let mut nodes = Vec::with_capacity(batch.len() * 2);
     let mut receipts = Vec::with_capacity(batch.len());
     for pending in batch {
-        let leaf_index = range.size();
+        let leaf_index = LeafIndex(range.size());
         let entry = pending.at_index(leaf_index);
         let leaf_data = entry
             .leaf_data()
@@ -126,7 +125,7 @@ fn append_locked(
             leaf_hash: leaf,
         });
         entries.push(EntryRow {
-            leaf_index: i64::try_from(leaf_index).map_err(|_| corrupt("tree too large"))?,
+            leaf_index: i64::try_from(leaf_index.0).map_err(|_| corrupt("tree too large"))?,
             time_micros: entry.time_micros().ok_or_else(|| corrupt("entry time"))?,
             request_id: entry.request_id,
             principal_id: entry.principal_id,
@@ -344,12 +343,12 @@ pub(super) fn insert_checkpoint(
         tree_size: tree_size as i64,
         root_hash: root.to_vec(),
         signed_note: signed_note.to_owned(),
-        created_at: now_micros(),
+        created_at: crate::domain::Timestamp::now().micros(),
     };
     match diesel::insert_into(audit_checkpoints::table)
         .values(&row)
         .execute(conn)
-        .map_err(|e| conflict_on_unique(e, String::new))
+        .map_err(|e| conflict_on_unique(e, crate::db::Conflict::ChangedConcurrently))
     {
         Ok(_) | Err(DbError::Conflict(_)) => Ok(()),
         Err(other) => Err(other),
@@ -378,7 +377,12 @@ mod tests {
         let batch = |n: usize| {
             (0..n)
                 .map(|i| {
-                    PendingEntry::new(&format!("r{i}"), "whoami.read", Decision::Granted, "ok")
+                    PendingEntry::new(
+                        &format!("r{i}"),
+                        crate::audit::Action::WhoamiRead,
+                        Decision::Granted,
+                        "ok",
+                    )
                 })
                 .collect::<Vec<_>>()
         };
@@ -388,7 +392,11 @@ mod tests {
         let second = database
             .run_blocking(|conn| append_batch(conn, batch(4)))
             .unwrap();
-        let indexes: Vec<u64> = first.iter().chain(&second).map(|r| r.leaf_index).collect();
+        let indexes: Vec<u64> = first
+            .iter()
+            .chain(&second)
+            .map(|r| r.leaf_index.0)
+            .collect();
         assert_eq!(indexes, (0..7).collect::<Vec<_>>());
         let leaves: Vec<Hash> = first.iter().chain(&second).map(|r| r.leaf_hash).collect();
         let root = database

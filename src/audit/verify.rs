@@ -409,11 +409,15 @@ mod tests {
         let mut rows = Vec::new();
         let mut nodes = Vec::new();
         for i in 0..n {
-            let mut pending =
-                PendingEntry::new(&format!("req-{i}"), "whoami.read", Decision::Granted, "ok");
+            let mut pending = PendingEntry::new(
+                &format!("req-{i}"),
+                crate::audit::Action::WhoamiRead,
+                Decision::Granted,
+                "ok",
+            );
             pending.time_micros = 1_700_000_000_000_000 + i as i64;
             pending.principal_id = Some(format!("p{}", i % 3));
-            let entry = pending.at_index(i);
+            let entry = pending.at_index(crate::audit::LeafIndex(i));
             let leaf_data = entry.leaf_data().unwrap();
             range.push(merkle::leaf_hash(&leaf_data), |level, index, hash| {
                 nodes.push(StoredNode {

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::{conflict_on_unique, now_micros, schema::agencies, DbConnection, DbError};
+use super::{conflict_on_unique, schema::agencies, Conflict, DbConnection, DbError};
 use crate::domain::{Agency, AgencyId, AgencyKind};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -28,10 +28,10 @@ pub fn insert(conn: &mut DbConnection, agency: &Agency) -> Result<(), DbError> {
             id: agency.id.to_string(),
             kind: agency.kind.as_str().to_owned(),
             name: agency.name.clone(),
-            created_at: now_micros(),
+            created_at: crate::domain::Timestamp::now().micros(),
         })
         .execute(conn)
-        .map_err(|e| conflict_on_unique(e, || format!("agency {} already exists", agency.id)))?;
+        .map_err(|e| conflict_on_unique(e, Conflict::AgencyExists(agency.id.to_string())))?;
     Ok(())
 }
 

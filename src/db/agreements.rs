@@ -7,17 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use diesel::prelude::*;
 
 use super::{
-    conflict_on_unique, exclusive, now_micros,
+    conflict_on_unique, exclusive,
     schema::{agreement_approvals, agreement_events, agreement_versions},
-    DbConnection, DbError,
+    Conflict, DbConnection, DbError, Missing,
 };
 use crate::domain::{
     agreement::{Agreement, AgreementDocument, Known, Lifecycle},
     AgencyId, InvalidValue,
 };
-
-/// PostgreSQL advisory lock serialising agreement changes.
-const AGREEMENT_LOCK_KEY: i64 = 0x6167_7265_656d_656e; // "agreemen"
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -186,7 +183,7 @@ pub fn insert_version(
     document: &AgreementDocument,
     created_by: &str,
 ) -> Result<(), DbError> {
-    exclusive(conn, AGREEMENT_LOCK_KEY, |conn| {
+    exclusive(conn, super::LockKey::Agreement, |conn| {
         add_version(conn, document, created_by)
     })
 }
@@ -202,11 +199,10 @@ fn add_version(
         .first(conn)?;
     let next = latest.unwrap_or(0) + 1;
     if document.version != next {
-        return Err(DbError::Conflict(format!(
-            "agreement {} is at version {}; a new version must be {next}",
-            document.id,
-            latest.unwrap_or(0)
-        )));
+        return Err(DbError::Conflict(Conflict::AgreementVersionNotNext {
+            id: document.id.clone(),
+            latest: latest.unwrap_or(0),
+        }));
     }
     diesel::insert_into(agreement_versions::table)
         .values(VersionRow {
@@ -214,10 +210,10 @@ fn add_version(
             version: document.version,
             document: serde_json::to_string(document).map_err(|_| corrupt("document"))?,
             created_by: created_by.to_owned(),
-            created_at: now_micros(),
+            created_at: crate::domain::Timestamp::now().micros(),
         })
         .execute(conn)
-        .map_err(|e| conflict_on_unique(e, || "that version exists already".into()))?;
+        .map_err(|e| conflict_on_unique(e, Conflict::AgreementVersionExists))?;
     Ok(())
 }
 
@@ -241,7 +237,7 @@ fn add_event(
             version,
             reason: reason.map(str::to_owned),
             recorded_by: by.to_owned(),
-            recorded_at: now_micros(),
+            recorded_at: crate::domain::Timestamp::now().micros(),
         })
         .execute(conn)?;
     Ok(())
@@ -261,26 +257,23 @@ pub fn approve(
     version_parties: &BTreeSet<AgencyId>,
     by: &str,
 ) -> Result<bool, DbError> {
-    exclusive(conn, AGREEMENT_LOCK_KEY, |conn| {
+    exclusive(conn, super::LockKey::Agreement, |conn| {
         let stored = load_all(conn)?
             .into_iter()
             .find(|a| a.id == id)
-            .ok_or_else(|| DbError::NotFound("No such agreement.".into()))?;
+            .ok_or(DbError::NotFound(Missing::Agreement))?;
         if stored
             .approved_version()
             .is_some_and(|approved| version <= approved)
         {
-            return Err(DbError::Conflict(
-                "A newer or equal version is already approved; draft a new version.".into(),
-            ));
+            return Err(DbError::Conflict(Conflict::NewerVersionApproved));
         }
         let mut required: BTreeSet<String> =
             version_parties.iter().map(ToString::to_string).collect();
         required.extend(stored.governing_parties());
         if !required.contains(agency.as_str()) {
-            return Err(DbError::Conflict(format!(
-                "{agency} is not a party to this decision"
-            )));
+            // TODO(governance): replaced by the pure governance rule.
+            return Err(DbError::Conflict(Conflict::ChangedConcurrently));
         }
         diesel::insert_into(agreement_approvals::table)
             .values(ApprovalRow {
@@ -288,13 +281,17 @@ pub fn approve(
                 version,
                 agency_id: agency.to_string(),
                 approved_by: by.to_owned(),
-                approved_at: now_micros(),
+                approved_at: crate::domain::Timestamp::now().micros(),
             })
             .execute(conn)
             .map_err(|e| {
-                conflict_on_unique(e, || {
-                    format!("{agency} has already approved version {version}")
-                })
+                conflict_on_unique(
+                    e,
+                    Conflict::AlreadyApproved {
+                        agency: agency.to_string(),
+                        version,
+                    },
+                )
             })?;
         let suspended_at = stored
             .events
@@ -326,7 +323,7 @@ pub fn import(
     document: &AgreementDocument,
     by: &str,
 ) -> Result<bool, DbError> {
-    exclusive(conn, AGREEMENT_LOCK_KEY, |conn| {
+    exclusive(conn, super::LockKey::Agreement, |conn| {
         let existing: Option<String> = agreement_versions::table
             .find((&document.id, document.version))
             .select(agreement_versions::document)
@@ -337,10 +334,10 @@ pub fn import(
                 let stored: AgreementDocument =
                     serde_json::from_str(&stored).map_err(|_| corrupt("document"))?;
                 if stored != *document {
-                    return Err(DbError::Conflict(format!(
-                        "version {} of {} exists with different content; import a new version",
-                        document.version, document.id
-                    )));
+                    return Err(DbError::Conflict(Conflict::ImportDiffers {
+                        id: document.id.clone(),
+                        version: document.version,
+                    }));
                 }
                 let imported: i64 = agreement_events::table
                     .filter(agreement_events::agreement_id.eq(&document.id))
@@ -374,7 +371,7 @@ pub fn change_status(
     reason: &str,
     by: &str,
 ) -> Result<(), DbError> {
-    exclusive(conn, AGREEMENT_LOCK_KEY, |conn| {
+    exclusive(conn, super::LockKey::Agreement, |conn| {
         add_event(conn, id, kind, None, Some(reason), by)
     })
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
-use super::{conflict_on_unique, now_micros, schema::alert_reviews, DbConnection, DbError};
+use super::{conflict_on_unique, schema::alert_reviews, Conflict, DbConnection, DbError};
 use crate::crypto::Keyring;
 
 #[derive(Insertable)]
@@ -46,9 +46,9 @@ pub fn insert_review(
             outcome: outcome.to_owned(),
             note,
             reviewed_by: reviewed_by.to_owned(),
-            reviewed_at: now_micros(),
+            reviewed_at: crate::domain::Timestamp::now().micros(),
         })
         .execute(conn)
-        .map_err(|e| conflict_on_unique(e, || "This alert has already been reviewed.".into()))?;
+        .map_err(|e| conflict_on_unique(e, Conflict::AlreadyReviewed))?;
     Ok(())
 }

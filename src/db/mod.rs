@@ -24,16 +24,11 @@ use diesel::{
     Connection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use time::OffsetDateTime;
 
 use crate::{config::DatabaseUrl, domain::InvalidValue};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
-/// Arbitrary but fixed key for the PostgreSQL advisory lock that keeps two instances from
-/// running migrations at the same moment.
-const MIGRATION_LOCK_KEY: i64 = 0x636f_6e63_6f72_6461; // "concorda"
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -51,16 +46,88 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    #[error("not found: {0:?}")]
+    NotFound(Missing),
     /// A stored value no longer parses as its domain type: the data was changed outside
     /// the gateway, so refuse to act on it.
     #[error("stored data is invalid: {0}")]
     Corrupt(InvalidValue),
     #[error("database task did not complete")]
     Blocking,
+}
+
+/// Why a write was refused by what is already stored. Storage names the kind; the use-case
+/// layer chooses the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    AgencyExists(String),
+    PrincipalExists(String),
+    PrincipalDisabled(String),
+    /// An active principal already holds this certificate binding.
+    CertificateInUse,
+    /// A row this write depends on changed between read and write.
+    ChangedConcurrently,
+    AlreadyEnrolled,
+    AlreadyDischarged,
+    AgreementVersionNotNext {
+        id: String,
+        latest: i32,
+    },
+    AgreementVersionExists,
+    ImportDiffers {
+        id: String,
+        version: i32,
+    },
+    AlreadyApproved {
+        agency: String,
+        version: i32,
+    },
+    NewerVersionApproved,
+    AgreementTerminated,
+    AlreadyReviewed,
+}
+
+/// What a query expected to find and did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Subject,
+    Agreement,
+    AgreementVersion,
+    Principal,
+    Agency,
+    AuditEntry,
+}
+
+/// Every PostgreSQL advisory lock the gateway takes, in one place so no two uses share a
+/// key by accident. Each serialises one kind of read-then-write across instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKey {
+    /// Running migrations (session lock).
+    Migration,
+    /// Appending to the audit tree (next leaf index).
+    AuditAppend,
+    /// Agreement versions, approvals and events.
+    Agreement,
+    /// A subject's next consent version.
+    Consent,
+    /// Principal versions and certificate bindings.
+    Principal,
+}
+
+impl LockKey {
+    /// Arbitrary but fixed: ASCII of a short name, so a key seen in `pg_locks` says whose
+    /// it is.
+    pub const fn key(self) -> i64 {
+        match self {
+            Self::Migration => 0x636f_6e63_6f72_6461,   // "concorda"
+            Self::AuditAppend => 0x6175_6469_745f_6c6f, // "audit_lo"
+            Self::Agreement => 0x6167_7265_656d_656e,   // "agreemen"
+            Self::Consent => 0x636f_6e73_656e_7473,     // "consents"
+            Self::Principal => 0x7072_696e_6369_7061,   // "principa"
+        }
+    }
 }
 
 /// A pool of connections to one backend, cheap to clone.
@@ -128,9 +195,15 @@ impl Database {
             DbConnection::Sqlite(conn) => apply(conn, SQLITE_MIGRATIONS),
             // Serialise migrations across instances; the lock ends with the session.
             DbConnection::Postgres(conn) => {
-                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+                conn.batch_execute(&format!(
+                    "SELECT pg_advisory_lock({})",
+                    LockKey::Migration.key()
+                ))?;
                 let applied = apply(conn, POSTGRES_MIGRATIONS);
-                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+                conn.batch_execute(&format!(
+                    "SELECT pg_advisory_unlock({})",
+                    LockKey::Migration.key()
+                ))?;
                 applied
             }
         })
@@ -204,10 +277,10 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// that read before another connection committed cannot then write (SQLITE_BUSY_SNAPSHOT,
 /// which the busy timeout does not wait out); BEGIN IMMEDIATE takes the write lock first.
 /// PostgreSQL: READ COMMITTED (whatever the database default), then a transaction-scoped
-/// advisory lock on `lock_key`, so every instance queues on it.
+/// advisory lock on `lock`, so every instance queues on it.
 pub fn exclusive<T>(
     conn: &mut DbConnection,
-    lock_key: i64,
+    lock: LockKey,
     work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     match conn {
@@ -228,32 +301,20 @@ pub fn exclusive<T>(
         DbConnection::Postgres(_) => conn.transaction(|conn| {
             conn.batch_execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
             diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<diesel::sql_types::BigInt, _>(lock_key)
+                .bind::<diesel::sql_types::BigInt, _>(lock.key())
                 .execute(conn)?;
             work(conn)
         }),
     }
 }
 
-/// Timestamps are stored as integer microseconds since the Unix epoch, UTC.
-pub fn to_micros(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
-}
-
-pub fn now_micros() -> i64 {
-    to_micros(OffsetDateTime::now_utc())
-}
-
 /// Maps a unique-key violation to a conflict the caller can explain.
-pub(crate) fn conflict_on_unique(
-    error: diesel::result::Error,
-    message: impl FnOnce() -> String,
-) -> DbError {
+pub(crate) fn conflict_on_unique(error: diesel::result::Error, conflict: Conflict) -> DbError {
     match error {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        ) => DbError::Conflict(message()),
+        ) => DbError::Conflict(conflict),
         other => DbError::Query(other),
     }
 }

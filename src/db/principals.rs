@@ -3,14 +3,11 @@
 
 use diesel::prelude::*;
 
-use super::{conflict_on_unique, now_micros, schema::principals, DbConnection, DbError};
+use super::{conflict_on_unique, schema::principals, Conflict, DbConnection, DbError, Missing};
 use crate::domain::{
     principal::{roles_from_text, roles_to_text},
     AgencyId, CertificateBinding, Principal, PrincipalId, PrincipalStatus,
 };
-
-/// PostgreSQL advisory lock serialising principal changes (see [`super::exclusive`]).
-const PRINCIPAL_LOCK_KEY: i64 = 0x7072_696e_6369_7061; // "principa"
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = principals)]
@@ -35,7 +32,7 @@ impl PrincipalRow {
             certificate_issuer: p.certificate.issuer.clone(),
             roles: roles_to_text(&p.roles),
             status: p.status.as_str().to_owned(),
-            changed_at: now_micros(),
+            changed_at: crate::domain::Timestamp::now().micros(),
         }
     }
 
@@ -57,24 +54,17 @@ impl PrincipalRow {
 /// Registers a new principal as version 1. Refuses an id that exists, an unknown agency, or
 /// a certificate binding that an active principal already holds (one certificate, one caller).
 pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError> {
-    super::exclusive(conn, PRINCIPAL_LOCK_KEY, |conn| {
+    super::exclusive(conn, super::LockKey::Principal, |conn| {
         if latest(conn, &principal.id)?.is_some() {
-            return Err(DbError::Conflict(format!(
-                "principal {} already exists",
-                principal.id
+            return Err(DbError::Conflict(Conflict::PrincipalExists(
+                principal.id.to_string(),
             )));
         }
         if super::agencies::find(conn, &principal.agency)?.is_none() {
-            return Err(DbError::NotFound(format!(
-                "agency {} is not registered",
-                principal.agency
-            )));
+            return Err(DbError::NotFound(Missing::Agency));
         }
-        if let Some(holder) = active_by_certificate(conn, &principal.certificate)?.first() {
-            return Err(DbError::Conflict(format!(
-                "principal {} is already bound to this certificate subject and issuer",
-                holder.id
-            )));
+        if !active_by_certificate(conn, &principal.certificate)?.is_empty() {
+            return Err(DbError::Conflict(Conflict::CertificateInUse));
         }
         let row = PrincipalRow::from_principal(&Principal {
             version: 1,
@@ -84,7 +74,7 @@ pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError
             .values(row)
             .execute(conn)
             .map_err(|e| {
-                conflict_on_unique(e, || format!("principal {} already exists", principal.id))
+                conflict_on_unique(e, Conflict::PrincipalExists(principal.id.to_string()))
             })?;
         Ok(())
     })
@@ -92,9 +82,8 @@ pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError
 
 /// Adds a disabled version. Disabling a disabled principal changes nothing.
 pub fn disable(conn: &mut DbConnection, id: &PrincipalId) -> Result<Principal, DbError> {
-    super::exclusive(conn, PRINCIPAL_LOCK_KEY, |conn| {
-        let current = latest(conn, id)?
-            .ok_or_else(|| DbError::NotFound(format!("principal {id} does not exist")))?;
+    super::exclusive(conn, super::LockKey::Principal, |conn| {
+        let current = latest(conn, id)?.ok_or(DbError::NotFound(Missing::Principal))?;
         if current.status == PrincipalStatus::Disabled {
             return Ok(current);
         }
@@ -106,9 +95,7 @@ pub fn disable(conn: &mut DbConnection, id: &PrincipalId) -> Result<Principal, D
         diesel::insert_into(principals::table)
             .values(PrincipalRow::from_principal(&next))
             .execute(conn)
-            .map_err(|e| {
-                conflict_on_unique(e, || format!("principal {id} changed concurrently"))
-            })?;
+            .map_err(|e| conflict_on_unique(e, Conflict::ChangedConcurrently))?;
         Ok(next)
     })
 }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
-use super::{now_micros, schema::records, DbConnection, DbError};
+use super::{schema::records, DbConnection, DbError};
 use crate::{
     crypto::Keyring,
     domain::{record::RecordId, subject::SubjectId, AgencyId, InvalidValue},
@@ -56,7 +56,7 @@ pub fn insert(
             .seal(record.id.as_str(), "payload", &payload)
             .map_err(|e| corrupt(&e.to_string()))?,
         submitted_by: submitted_by.to_owned(),
-        created_at: now_micros(),
+        created_at: crate::domain::Timestamp::now().micros(),
     };
     diesel::insert_into(records::table)
         .values(row)

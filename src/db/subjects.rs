@@ -8,9 +8,9 @@ use diesel::prelude::*;
 use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
 
 use super::{
-    conflict_on_unique, now_micros,
+    conflict_on_unique,
     schema::{consents, subject_discharges, subjects},
-    DbConnection, DbError,
+    Conflict, DbConnection, DbError,
 };
 use crate::{
     crypto::{CryptoError, Keyring},
@@ -22,8 +22,6 @@ use crate::{
 };
 
 const NHS_INDEX: &str = "nhs_number";
-/// PostgreSQL advisory lock serialising consent versions (rare writes; one lock is enough).
-const CONSENT_LOCK_KEY: i64 = 0x636f_6e73_656e_7473; // "consents"
 const PNC_INDEX: &str = "pnc_id";
 
 fn sealed(error: CryptoError) -> DbError {
@@ -107,16 +105,12 @@ pub fn enrol(
         )?,
         enrolled_on: date_text(enrolment.enrolled_on),
         enrolled_by: enrolled_by.to_owned(),
-        created_at: now_micros(),
+        created_at: crate::domain::Timestamp::now().micros(),
     };
     diesel::insert_into(subjects::table)
         .values(row)
         .execute(conn)
-        .map_err(|e| {
-            conflict_on_unique(e, || {
-                "A subject with this NHS number or PNC id is already enrolled.".into()
-            })
-        })?;
+        .map_err(|e| conflict_on_unique(e, Conflict::AlreadyEnrolled))?;
     Ok(())
 }
 
@@ -196,14 +190,12 @@ pub fn discharge(
             .seal(id.as_str(), "discharge_reason", reason.as_bytes())
             .map_err(sealed)?,
         recorded_by: recorded_by.to_owned(),
-        recorded_at: now_micros(),
+        recorded_at: crate::domain::Timestamp::now().micros(),
     };
     diesel::insert_into(subject_discharges::table)
         .values(row)
         .execute(conn)
-        .map_err(|e| {
-            conflict_on_unique(e, || "This subject has already been discharged.".into())
-        })?;
+        .map_err(|e| conflict_on_unique(e, Conflict::AlreadyDischarged))?;
     Ok(())
 }
 
@@ -251,11 +243,9 @@ pub fn record_consent(
     evidence: &str,
     recorded_by: &str,
 ) -> Result<(), DbError> {
-    super::exclusive(conn, CONSENT_LOCK_KEY, |conn| {
+    super::exclusive(conn, super::LockKey::Consent, |conn| {
         if next_consent_version(conn, id)? != version {
-            return Err(DbError::Conflict(
-                "Consent changed concurrently; read it again.".into(),
-            ));
+            return Err(DbError::Conflict(Conflict::ChangedConcurrently));
         }
         let (kind_text, level, agencies, excluded, effective_on, expires_on) = match kind {
             ConsentKind::Given {
@@ -304,14 +294,12 @@ pub fn record_consent(
             effective_on,
             expires_on,
             recorded_by: recorded_by.to_owned(),
-            recorded_at: now_micros(),
+            recorded_at: crate::domain::Timestamp::now().micros(),
         };
         diesel::insert_into(consents::table)
             .values(row)
             .execute(conn)
-            .map_err(|e| {
-                conflict_on_unique(e, || "Consent changed concurrently; try again.".into())
-            })?;
+            .map_err(|e| conflict_on_unique(e, Conflict::ChangedConcurrently))?;
         Ok(())
     })
 }

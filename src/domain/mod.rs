@@ -11,9 +11,11 @@ pub mod purpose;
 pub mod record;
 pub mod record_type;
 pub mod subject;
+pub mod timestamp;
 
 pub use agency::{Agency, AgencyId, AgencyKind};
 pub use principal::{CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role};
+pub use timestamp::Timestamp;
 
 /// A value that failed to parse, with the field it came from, so every layer can say which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

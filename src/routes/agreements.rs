@@ -14,10 +14,7 @@ use utoipa::ToSchema;
 
 use super::input::{parse_text, today};
 use crate::{
-    audit::{
-        entry::format_time,
-        middleware::{annotate, record_before_change},
-    },
+    audit::entry::format_time,
     db::{
         agreements::{self, EventKind, StoredAgreement},
         Database,
@@ -29,6 +26,7 @@ use crate::{
     },
     error::{ApiError, Problem},
     identity::Caller,
+    routes::trail::{annotate, record_before_change},
 };
 
 #[derive(Debug, Serialize, ToSchema)]

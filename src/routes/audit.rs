@@ -17,14 +17,14 @@ use crate::{
         checkpoint::CheckpointSigner,
         export::{ExportFormat, Exporter, PAGE},
         merkle,
-        middleware::{entry_for, record},
         store::{self, Filter, StoredNodes},
         AuditEntry, Decision,
     },
-    db::{to_micros, Database},
+    db::Database,
     domain::Role,
     error::{ApiError, Problem},
     identity::Caller,
+    routes::trail::{entry_for, record},
 };
 
 /// The gateway's audit configuration that handlers need.
@@ -110,7 +110,7 @@ fn auditor(caller: &Caller) -> Result<(), ApiError> {
 pub fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|raw| {
         OffsetDateTime::parse(raw, &Rfc3339)
-            .map(to_micros)
+            .map(|t| crate::domain::Timestamp::from(t).micros())
             .map_err(|_| ApiError::invalid_field(field, "must be an RFC 3339 timestamp"))
     })
     .transpose()
@@ -433,7 +433,8 @@ pub async fn alerts(
             Ok((rows, crate::db::alerts::reviewed(conn)?))
         })
         .await?;
-    let overdue_before = crate::db::now_micros() - REVIEW_WITHIN_HOURS * 3600 * 1_000_000;
+    let overdue_before =
+        crate::domain::Timestamp::now().micros() - REVIEW_WITHIN_HOURS * 3600 * 1_000_000;
     let mut alerts = Vec::new();
     for row in rows.iter().filter(|r| !reviewed.contains(&r.leaf_index)) {
         let entry = store::decode(row)?;
@@ -492,8 +493,8 @@ pub async fn review(
             "This alert has already been reviewed.".into(),
         ));
     }
-    crate::audit::middleware::annotate(&req, |a| a.subject_id = row.subject_id.clone());
-    crate::audit::middleware::record_before_change(&req).await?;
+    crate::routes::trail::annotate(&req, |a| a.subject_id = row.subject_id.clone());
+    crate::routes::trail::record_before_change(&req).await?;
     let (keys, outcome, by) = (
         keys.into_inner(),
         body.outcome.clone(),

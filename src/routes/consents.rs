@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 
 use super::input::{parse_date, parse_text, path_subject, today};
 use crate::{
-    audit::middleware::{annotate, record_before_change},
     crypto::Keyring,
     db::{agencies, subjects, Database},
     domain::{
@@ -23,6 +22,7 @@ use crate::{
     },
     error::{ApiError, Problem},
     identity::Caller,
+    routes::trail::{annotate, record_before_change},
 };
 
 /// Evidence is a note of how consent was obtained (not a document store).

@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
 
-use crate::{audit::middleware::annotate, domain::subject::SubjectId, error::ApiError};
+use crate::{domain::subject::SubjectId, error::ApiError, routes::trail::annotate};
 
 pub fn parse_date(field: &'static str, raw: &str) -> Result<Date, ApiError> {
     Date::parse(raw, &Iso8601::DATE)

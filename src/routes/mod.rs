@@ -1,6 +1,6 @@
-//! HTTP routes of the mutual-TLS API, one file per resource. Handlers parse input, call
-//! the domain and the named queries of `db`, and return typed bodies; they never touch the
-//! schema or render errors themselves.
+//! The HTTP edge of the mutual-TLS API, one file per resource. Handlers extract input,
+//! call one use case of [`crate::app`] and render its answer; they hold no rule. The route
+//! table below is the one place a path, its methods, handlers and audit actions are named.
 
 pub mod agreements;
 pub mod audit;
@@ -10,11 +10,79 @@ pub mod openapi;
 pub mod records;
 pub mod reports;
 pub mod subjects;
+pub mod trail;
 pub mod whoami;
 
-use actix_web::web;
+use actix_web::{http::Method, web};
 
-use crate::error::ApiError;
+use crate::{audit::Action, error::ApiError};
+
+/// Declares every route once: its path, and for each method the handler and the audit
+/// action its entry is recorded under. From this come both the actix registration and
+/// [`action_for`], so a route cannot exist without an action.
+macro_rules! route_table {
+    ($($path:literal { $($method:ident => $handler:path, $action:ident;)+ })*) => {
+        /// Every (method, path pattern, action) the API serves.
+        pub const ROUTES: &[(&str, &str, Action)] = &[
+            $($((stringify!($method), $path, Action::$action),)+)*
+        ];
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            // Resources (not bare routes) so that a known path with the wrong method is 405.
+            $(cfg.service(
+                web::resource($path)$(.route(web::method(Method::$method).to($handler)))+
+            );)*
+        }
+    };
+}
+
+route_table! {
+    "/openapi.json" { GET => openapi::openapi_json, OpenapiRead; }
+    "/v1/whoami" { GET => whoami::whoami, WhoamiRead; }
+    "/v1/audit" { GET => audit::search, AuditSearch; }
+    "/v1/audit/entries/{leaf_index}" { GET => audit::entry, AuditEntry; }
+    "/v1/audit/checkpoint" { GET => audit::checkpoint, AuditCheckpoint; }
+    "/v1/audit/checkpoint/key" { GET => audit::checkpoint_key, AuditCheckpointKey; }
+    "/v1/audit/consistency" { GET => audit::consistency, AuditConsistency; }
+    "/v1/audit/export" { GET => audit::export, AuditExport; }
+    "/v1/audit/alerts" { GET => audit::alerts, AuditAlerts; }
+    "/v1/audit/alerts/{leaf_index}/review" { POST => audit::review, AuditAlertReview; }
+    "/v1/subjects" { POST => subjects::enrol, SubjectEnrol; }
+    "/v1/subjects/lookup" { GET => subjects::lookup, SubjectLookup; }
+    "/v1/subjects/{subject_id}/discharge" { POST => subjects::discharge, SubjectDischarge; }
+    "/v1/subjects/{subject_id}/consents" {
+        GET => consents::history, ConsentHistory;
+        POST => consents::record_consent, ConsentRecord;
+    }
+    "/v1/subjects/{subject_id}/consents/withdraw" { POST => consents::withdraw, ConsentWithdraw; }
+    "/v1/subjects/{subject_id}/records" {
+        GET => records::read, RecordsRead;
+        POST => records::submit, RecordsSubmit;
+    }
+    "/v1/subjects/{subject_id}/access-report" { GET => audit::access_report, SubjectAccessReport; }
+    "/v1/agreements" {
+        GET => agreements::list, AgreementList;
+        POST => agreements::create, AgreementCreate;
+    }
+    "/v1/agreements/{id}" { GET => agreements::get, AgreementRead; }
+    "/v1/agreements/{id}/versions/{version}/approve" { POST => agreements::approve, AgreementApprove; }
+    "/v1/agreements/{id}/suspend" { POST => agreements::suspend, AgreementSuspend; }
+    "/v1/agreements/{id}/terminate" { POST => agreements::terminate, AgreementTerminate; }
+    "/v1/reports/service-usage" { GET => reports::service_usage_json, ReportServiceUsage; }
+    "/v1/reports/service-usage.svg" { GET => reports::service_usage_svg, ReportServiceUsage; }
+}
+
+/// The action of a request, from its method and the route pattern it matched: `unknown_route`
+/// when no path matched, `method_not_allowed` when the path exists but not for that method.
+pub fn action_for(method: &Method, pattern: Option<&str>) -> Action {
+    let Some(pattern) = pattern else {
+        return Action::UnknownRoute;
+    };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == pattern)
+        .map_or(Action::MethodNotAllowed, |(_, _, action)| *action)
+}
 
 /// Registers every API route and the extractor settings that turn bad input into problems.
 pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -31,59 +99,8 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
         )
         .app_data(
             web::PathConfig::default().error_handler(|error, _| ApiError::from_path(&error).into()),
-        )
-        // Resources (not bare routes) so that a known path with the wrong method is 405.
-        .service(web::resource("/openapi.json").get(openapi::openapi_json))
-        .service(
-            web::scope("/v1")
-                .service(web::resource("/whoami").get(whoami::whoami))
-                .service(web::resource("/audit").get(audit::search))
-                .service(web::resource("/audit/entries/{leaf_index}").get(audit::entry))
-                .service(web::resource("/audit/checkpoint").get(audit::checkpoint))
-                .service(web::resource("/audit/checkpoint/key").get(audit::checkpoint_key))
-                .service(web::resource("/audit/consistency").get(audit::consistency))
-                .service(web::resource("/audit/export").get(audit::export))
-                .service(web::resource("/subjects").post(subjects::enrol))
-                .service(web::resource("/subjects/lookup").get(subjects::lookup))
-                .service(
-                    web::resource("/subjects/{subject_id}/discharge").post(subjects::discharge),
-                )
-                .service(
-                    web::resource("/subjects/{subject_id}/consents")
-                        .get(consents::history)
-                        .post(consents::record_consent),
-                )
-                .service(
-                    web::resource("/subjects/{subject_id}/consents/withdraw")
-                        .post(consents::withdraw),
-                )
-                .service(
-                    web::resource("/subjects/{subject_id}/records")
-                        .get(records::read)
-                        .post(records::submit),
-                )
-                .service(
-                    web::resource("/agreements")
-                        .get(agreements::list)
-                        .post(agreements::create),
-                )
-                .service(web::resource("/agreements/{id}").get(agreements::get))
-                .service(
-                    web::resource("/agreements/{id}/versions/{version}/approve")
-                        .post(agreements::approve),
-                )
-                .service(web::resource("/agreements/{id}/suspend").post(agreements::suspend))
-                .service(web::resource("/agreements/{id}/terminate").post(agreements::terminate))
-                .service(web::resource("/audit/alerts").get(audit::alerts))
-                .service(web::resource("/audit/alerts/{leaf_index}/review").post(audit::review))
-                .service(
-                    web::resource("/subjects/{subject_id}/access-report").get(audit::access_report),
-                )
-                .service(web::resource("/reports/service-usage").get(reports::service_usage_json))
-                .service(
-                    web::resource("/reports/service-usage.svg").get(reports::service_usage_svg),
-                ),
         );
+        register(cfg);
     }
 }
 

@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description, generated from the handlers'
-//! annotations so it cannot drift from the code.
+//! annotations so it cannot drift from the code, and serialised once at start.
 
-use actix_web::HttpResponse;
+use actix_web::{http::header::ContentType, web, web::Bytes, HttpResponse};
 use utoipa::{
     openapi::security::{SecurityRequirement, SecurityScheme},
     Modify, OpenApi,
@@ -89,6 +89,18 @@ impl Modify for MutualTls {
     tag = "description",
     responses((status = 200, description = "OpenAPI 3.1 description of this API", content_type = "application/json"))
 )]
-pub async fn openapi_json(_caller: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi_json(_caller: Caller, document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(document.0.clone())
+}
+
+/// The serialised description, built once at start: it depends only on the code.
+#[derive(Debug, Clone)]
+pub struct OpenApiJson(Bytes);
+
+impl OpenApiJson {
+    pub fn build() -> Result<Self, serde_json::Error> {
+        Ok(Self(Bytes::from(serde_json::to_vec(&ApiDoc::openapi())?)))
+    }
 }

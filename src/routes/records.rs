@@ -18,12 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{path_subject, today};
 use crate::{
-    audit::{
-        middleware::{annotate, entry_for, record, record_before_change, AUDIT_ENTRY_HEADER},
-        Decision,
-    },
+    audit::Decision,
     crypto::Keyring,
-    db::{agencies, agreements, records, subjects, to_micros, Database},
+    db::{agencies, agreements, records, subjects, Database},
     domain::{
         consent::{effective_at, ConsentLevel},
         purpose::Purpose,
@@ -35,6 +32,7 @@ use crate::{
     identity::Caller,
     policy::{self, AccessRequest, TypeDecision},
     redaction,
+    routes::trail::{annotate, entry_for, record, record_before_change, AUDIT_ENTRY_HEADER},
 };
 
 /// Header carrying a break-glass justification.
@@ -189,7 +187,7 @@ pub async fn submit(
         subject: id,
         record_type: record_type.name.clone(),
         holder: caller.principal.agency.clone(),
-        occurred_at: to_micros(occurred_at),
+        occurred_at: crate::domain::Timestamp::from(occurred_at).micros(),
         data: body.data,
     };
     annotate(&req, |a| a.record_ids = vec![record.id.to_string()]);
@@ -275,7 +273,7 @@ pub async fn read(
         .as_deref()
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339)
-                .map(to_micros)
+                .map(|t| crate::domain::Timestamp::from(t).micros())
                 .map_err(|_| ApiError::invalid_field("since", "must be an RFC 3339 date and time"))
         })
         .transpose()?;
@@ -414,7 +412,7 @@ pub async fn read(
     let body = serde_json::to_vec(&RecordsResponse {
         disclosure,
         audit: AuditReceipt {
-            leaf_index: receipt.leaf_index,
+            leaf_index: receipt.leaf_index.0,
             leaf_hash: hex::encode(receipt.leaf_hash),
         },
     })

@@ -12,7 +12,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{parse_date, today};
 use crate::{
-    audit::middleware::annotate,
     config::Settings,
     db::{subjects, Database},
     domain::{
@@ -21,6 +20,7 @@ use crate::{
     },
     error::ApiError,
     identity::Caller,
+    routes::trail::annotate,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

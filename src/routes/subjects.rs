@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{parse_date, parse_text, path_subject, today};
 use crate::{
-    audit::middleware::{annotate, record_before_change},
     crypto::Keyring,
     db::{
         subjects::{self, Identifier},
@@ -23,6 +22,7 @@ use crate::{
     },
     error::{ApiError, Problem},
     identity::Caller,
+    routes::trail::{annotate, record_before_change},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -422,7 +422,7 @@ pub fn hold_audit_write_lock(app: &TestApp) -> WriteLock {
             let mut conn = PgConnection::establish(&url.expose()).unwrap();
             conn.batch_execute(&format!(
                 "SELECT pg_advisory_lock({})",
-                concordat::audit::store::APPEND_LOCK_KEY
+                concordat::db::LockKey::AuditAppend.key()
             ))
             .unwrap();
             WriteLock::Postgres(conn)

@@ -633,7 +633,12 @@ async fn an_alert_unreviewed_for_72_hours_is_overdue() {
         std::time::Duration::from_secs(5),
     )
     .unwrap();
-    let mut old = PendingEntry::new("old-request", "records.read", Decision::Granted, "ok");
+    let mut old = PendingEntry::new(
+        "old-request",
+        concordat::audit::Action::RecordsRead,
+        Decision::Granted,
+        "ok",
+    );
     old.time_micros -= 4 * 24 * 3600 * 1_000_000;
     old.break_glass = true;
     old.subject_id = Some(scene.subject.clone());

@@ -145,7 +145,10 @@ async fn build(threshold: u32) -> TestApp {
                             subject: id.clone(),
                             record_type: record_type.to_owned(),
                             holder: AgencyId::parse(holder).unwrap(),
-                            occurred_at: concordat::db::to_micros(day.midnight().assume_utc()),
+                            occurred_at: concordat::domain::Timestamp::from(
+                                day.midnight().assume_utc(),
+                            )
+                            .micros(),
                             data: json!({}),
                         };
                         records::insert(conn, &keys, &record, "test")?;

@@ -1,0 +1,50 @@
+//! Parsing the inputs several use cases share: dates, instants and free text. Each failure
+//! names the field and never repeats what was sent.
+
+use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
+
+use super::AppError;
+use crate::domain::Timestamp;
+
+pub fn parse_date(field: &'static str, raw: &str) -> Result<Date, AppError> {
+    Date::parse(raw, &Iso8601::DATE)
+        .map_err(|_| AppError::invalid(field, "must be a date, YYYY-MM-DD"))
+}
+
+/// An optional RFC 3339 instant (search and export bounds).
+pub fn parse_instant(
+    field: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<Timestamp>, AppError> {
+    raw.map(|raw| {
+        Timestamp::parse_rfc3339(raw)
+            .ok_or_else(|| AppError::invalid(field, "must be an RFC 3339 timestamp"))
+    })
+    .transpose()
+}
+
+pub fn today() -> Date {
+    OffsetDateTime::now_utc().date()
+}
+
+/// Free text kept as evidence or a reason: present, bounded, no control characters
+/// other than line breaks and tabs.
+pub fn parse_text(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_owned())
+}

@@ -1,0 +1,110 @@
+//! The use cases: one function per thing a person or system does through the gateway
+//! (enrol, read records, approve an agreement, search the trail...). Every caller, the
+//! HTTP API, the CLI and the console, goes through these functions, so a rule is decided
+//! in one place whoever asks.
+//!
+//! A use case takes the [`Gateway`] (the shared services), the [`Call`] (who is calling,
+//! and the audit entry of this call) and typed input; it returns typed output or an
+//! [`AppError`] that names the rule. It checks everything it can before it changes or
+//! discloses anything, makes the call's entry durable first, and only then acts. It knows
+//! nothing of HTTP or terminals.
+
+pub mod agreements;
+pub mod audit;
+pub mod consents;
+pub mod error;
+pub mod input;
+pub mod records;
+pub mod reports;
+pub mod subjects;
+
+use std::sync::Arc;
+
+pub use error::AppError;
+
+use crate::{
+    audit::{checkpoint::CheckpointSigner, AuditLog, Recorder},
+    crypto::Keyring,
+    db::Database,
+    domain::{record_type::RecordTypes, AgencyId, Principal, Role},
+};
+
+/// The services every use case may need, shared by every caller. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub database: Database,
+    pub keys: Arc<Keyring>,
+    pub record_types: Arc<RecordTypes>,
+    pub audit_log: AuditLog,
+    /// The checkpoint origin line (`audit.origin`).
+    pub origin: String,
+    pub signer: Arc<CheckpointSigner>,
+    /// Counts below this are suppressed in evaluation reports.
+    pub suppression_threshold: u32,
+}
+
+/// Who makes a call.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// A principal identified by its client certificate (API and console).
+    Principal(Principal),
+    /// An operator at the gateway's own command line, who already holds the database and
+    /// the keys; audited as `cli:<name>`.
+    Operator(String),
+}
+
+/// One call of a use case: who makes it and the entry it will leave.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub actor: Actor,
+    pub audit: Recorder,
+}
+
+impl Call {
+    /// The principal making the call, if it is not an operator.
+    pub fn principal(&self) -> Option<&Principal> {
+        match &self.actor {
+            Actor::Principal(principal) => Some(principal),
+            Actor::Operator(_) => None,
+        }
+    }
+
+    /// Whether the caller holds `role`. An operator holds every role of the command line.
+    pub fn has_role(&self, role: Role) -> bool {
+        match &self.actor {
+            Actor::Principal(principal) => principal.has_role(role),
+            Actor::Operator(_) => true,
+        }
+    }
+
+    /// The caller's agency; operators act for none.
+    pub fn agency(&self) -> Option<&AgencyId> {
+        self.principal().map(|p| &p.agency)
+    }
+
+    /// Who made a change, as stored beside it (`recorded_by`, `created_by`...).
+    pub fn by(&self) -> String {
+        match &self.actor {
+            Actor::Principal(principal) => principal.id.to_string(),
+            Actor::Operator(name) => format!("cli:{name}"),
+        }
+    }
+
+    /// Refuses with the rule `role` unless the caller holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.iter().any(|role| self.has_role(*role)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(AppError::refused(
+            error::Rule::Role,
+            format!("This needs the role {}.", names.join(" or ")),
+        ))
+    }
+
+    /// Makes the entry durable before a change: a change never exists without its entry.
+    pub async fn record_before_change(&self) -> Result<(), AppError> {
+        self.audit.record_before_change().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The one entry of one call, whoever makes the call: an HTTP request, a console page or an
+//! operator's command. The caller's edge opens a [`Recorder`] with the action; the use case
+//! adds what it touched (subject, records, agreements, what it released and withheld) and,
+//! before it changes anything or discloses anything, makes the entry durable. If the use
+//! case never records (a refusal, an error, a plain read), the edge records the outcome
+//! once the call is over. Either way a call has exactly one entry.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{Action, AuditError, AuditLog, Decision, PendingEntry, Receipt};
+use crate::domain::Principal;
+
+#[derive(Debug)]
+struct State {
+    entry: PendingEntry,
+    receipt: Option<Receipt>,
+}
+
+/// Cheap to clone; every clone is the same entry.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    log: AuditLog,
+    action: Action,
+    state: Arc<Mutex<State>>,
+}
+
+impl Recorder {
+    pub fn new(log: AuditLog, request_id: &str, action: Action) -> Self {
+        Self {
+            log,
+            action,
+            state: Arc::new(Mutex::new(State {
+                entry: PendingEntry::new(request_id, action, Decision::Granted, "ok"),
+                receipt: None,
+            })),
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while annotating leaves a partly annotated entry, which is still the
+        // best account of the call; never lose the entry over it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Names the principal the call is made by, as soon as it is known (even if the call
+    /// is then refused).
+    pub fn identify(&self, principal: &Principal) {
+        self.annotate(|entry| {
+            entry.principal_id = Some(principal.id.to_string());
+            entry.agency_id = Some(principal.agency.to_string());
+            entry.roles = principal.roles.iter().map(|r| r.to_string()).collect();
+        });
+    }
+
+    /// Adds ids to the entry: never values.
+    pub fn annotate(&self, change: impl FnOnce(&mut PendingEntry)) {
+        change(&mut self.state().entry);
+    }
+
+    /// The entry as it stands (for tests and for the edge's own fields).
+    pub fn pending(&self) -> PendingEntry {
+        self.state().entry.clone()
+    }
+
+    /// The receipt, once the entry is durable.
+    pub fn receipt(&self) -> Option<Receipt> {
+        self.state().receipt
+    }
+
+    /// Appends the entry with `decision`, `reason` and the digest of what is about to be
+    /// sent, and returns once it is durable. A second call returns the first receipt: one
+    /// call, one entry.
+    pub async fn record(
+        &self,
+        decision: Decision,
+        reason: &str,
+        response_sha256: Option<String>,
+    ) -> Result<Receipt, AuditError> {
+        let entry = {
+            let mut state = self.state();
+            if let Some(receipt) = state.receipt {
+                return Ok(receipt);
+            }
+            state.entry.decision = decision;
+            reason.clone_into(&mut state.entry.reason);
+            state.entry.response_sha256 = response_sha256;
+            state.entry.time_micros = crate::domain::Timestamp::now().micros();
+            state.entry.clone()
+        };
+        let receipt = self.log.append(entry).await?;
+        self.state().receipt = Some(receipt);
+        Ok(receipt)
+    }
+
+    /// Records the call as granted *before* the use case changes anything, so no change
+    /// can exist without its entry. Use cases check everything they can first; if the
+    /// change still fails, the entry over-reports an attempt as granted, never the reverse.
+    pub async fn record_before_change(&self) -> Result<Receipt, AuditError> {
+        self.record(Decision::Granted, "ok", None).await
+    }
+}

@@ -1,0 +1,164 @@
+//! The request-level audit entry and the fail-closed rule, at the HTTP edge.
+//!
+//! Every request that reaches the application passes through [`record_requests`], which
+//! opens the request's [`Recorder`] under the action the route table names. A use case
+//! that changes or discloses something records the entry itself before it acts; for
+//! every other request (whoami, auditor queries, every denial and error) this middleware
+//! records it after the handler, from the caller and the outcome, with the SHA-256 of the
+//! body about to be sent. Either way the response leaves only after its entry is durable;
+//! if the entry cannot be written the caller gets 503 and nothing else.
+
+use std::sync::Arc;
+
+use actix_web::{
+    body::{to_bytes, BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+    web, HttpMessage, HttpRequest, HttpResponse, ResponseError,
+};
+use ring::digest::{digest, SHA256};
+
+use crate::{
+    app::Gateway,
+    audit::{Decision, Receipt, Recorder},
+    error::{reason_code, ApiError},
+    telemetry::RequestId,
+    tls::PeerCertificate,
+};
+
+pub const AUDIT_ENTRY_HEADER: &str = "concordat-audit-entry";
+
+pub async fn record_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(gateway) = req.app_data::<web::Data<Gateway>>() else {
+        // No trail configured: refuse everything rather than answer unaudited.
+        let (request, _) = req.into_parts();
+        let response = unavailable(&request);
+        return Ok(ServiceResponse::new(request, response));
+    };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let action = super::action_for(req.method(), req.match_pattern().as_deref());
+    let recorder = Recorder::new(gateway.audit_log.clone(), &request_id, action);
+    if let Some(certificate) = req.conn_data::<Arc<PeerCertificate>>() {
+        let sha256 = certificate.sha256.clone();
+        recorder.annotate(|entry| entry.certificate_sha256 = Some(sha256));
+    }
+    req.extensions_mut().insert(recorder.clone());
+
+    let response = next.call(req).await?.map_into_boxed_body();
+    let (request, response) = response.into_parts();
+    let response = match recorder.receipt() {
+        Some(receipt) => with_receipt(response, receipt),
+        None => record_outcome(&request, &recorder, response).await,
+    };
+    Ok(ServiceResponse::new(request, response))
+}
+
+async fn record_outcome(
+    request: &HttpRequest,
+    recorder: &Recorder,
+    response: HttpResponse,
+) -> HttpResponse {
+    let status = response.status();
+    let decision = if status.is_server_error() {
+        Decision::Error
+    } else if status.is_client_error() {
+        Decision::Denied
+    } else {
+        Decision::Granted
+    };
+    let reason = reason_code(&response);
+    let (head, body) = response.into_parts();
+    let Ok(body) = to_bytes(body).await else {
+        return unavailable(request);
+    };
+    let sha256 = hex::encode(digest(&SHA256, &body));
+    match recorder.record(decision, &reason, Some(sha256)).await {
+        Ok(receipt) => with_receipt(head.set_body(BoxBody::new(body)), receipt),
+        Err(error) => {
+            tracing::error!(%error, "audit entry not written; nothing disclosed");
+            unavailable(request)
+        }
+    }
+}
+
+/// 503 with nothing of the original response in it.
+fn unavailable(request: &HttpRequest) -> HttpResponse {
+    let error = ApiError::AuditUnavailable;
+    let mut problem = error.problem();
+    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
+        problem = problem.with_request_id(id);
+    }
+    error
+        .error_response()
+        .set_body(BoxBody::new(problem.to_json()))
+}
+
+fn with_receipt(mut response: HttpResponse, receipt: Receipt) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&receipt.leaf_index.to_string()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(AUDIT_ENTRY_HEADER), value);
+    }
+    response
+}
+
+// ---- Transitional shims: handlers not yet moved onto `app` use these. Removed once the
+// ---- last handler calls a use case.
+
+fn recorder_of(req: &HttpRequest) -> Result<Recorder, ApiError> {
+    req.extensions()
+        .get::<Recorder>()
+        .cloned()
+        .ok_or(ApiError::AuditUnavailable)
+}
+
+pub fn annotate(req: &HttpRequest, change: impl FnOnce(&mut crate::audit::PendingEntry)) {
+    if let Some(recorder) = req.extensions().get::<Recorder>() {
+        recorder.annotate(change);
+    }
+}
+
+pub fn entry_for(
+    req: &HttpRequest,
+    decision: Decision,
+    reason: &str,
+) -> crate::audit::PendingEntry {
+    let mut entry = recorder_of(req).map(|r| r.pending()).unwrap_or_else(|_| {
+        crate::audit::PendingEntry::new("", crate::audit::Action::UnknownRoute, decision, reason)
+    });
+    entry.decision = decision;
+    reason.clone_into(&mut entry.reason);
+    entry
+}
+
+pub async fn record(
+    req: &HttpRequest,
+    entry: crate::audit::PendingEntry,
+) -> Result<Receipt, ApiError> {
+    let recorder = recorder_of(req)?;
+    let (decision, reason, sha) = (
+        entry.decision,
+        entry.reason.clone(),
+        entry.response_sha256.clone(),
+    );
+    recorder.annotate(|e| *e = entry);
+    recorder
+        .record(decision, &reason, sha)
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)
+}
+
+pub async fn record_before_change(req: &HttpRequest) -> Result<Receipt, ApiError> {
+    recorder_of(req)?
+        .record_before_change()
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)
+}

@@ -78,6 +78,18 @@ impl AppError {
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
     }
+
+    /// The reason an audit entry records for this answer (the problem `code` the API uses).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused { rule, .. } => rule.code(),
+            Self::NotFound(_) => "not_found",
+            Self::Invalid { .. } => "invalid",
+            Self::Conflict(_) => "conflict",
+            Self::AuditUnavailable(_) => "audit_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
 }
 
 impl From<AuditError> for AppError {

@@ -15,6 +15,7 @@ pub mod consents;
 pub mod error;
 pub mod input;
 pub mod records;
+pub mod registry;
 pub mod reports;
 pub mod subjects;
 

@@ -91,6 +91,7 @@ actions! {
     AgencyAdd => "agency.add", discloses: false, fhir: Create;
     PrincipalAdd => "principal.add", discloses: false, fhir: Create;
     PrincipalDisable => "principal.disable", discloses: false, fhir: Update;
+    PrincipalList => "principal.list", discloses: false, fhir: Read;
     UnknownRoute => "unknown_route", discloses: false, fhir: Execute;
     MethodNotAllowed => "method_not_allowed", discloses: false, fhir: Execute;
 }

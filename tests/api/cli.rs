@@ -255,3 +255,90 @@ fn a_missing_configuration_file_is_named() {
         stderr(&output)
     );
 }
+
+#[test]
+fn operator_changes_and_exports_are_audited_before_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database_url_string(dir.path());
+    let env = [("CONCORDAT_DATABASE_URL", database.as_str())];
+    let pki = dir.path().join("pki");
+    let pki_arg = pki.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = concordat(dir.path(), args, &env);
+        (output.status.success(), stderr(&output))
+    };
+    assert!(
+        concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[])
+            .status
+            .success()
+    );
+    assert!(concordat(
+        dir.path(),
+        &["certs", "issue", "--dir", pki_arg, "--name", "nurse", "--agency", "iow-nhs"],
+        &[]
+    )
+    .status
+    .success());
+    let cert = pki.join("clients/nurse.pem");
+    let add_agency = [
+        "agencies", "add", "iow-nhs", "--kind", "health", "--name", "NHS",
+    ];
+    assert!(run(&add_agency).0);
+    assert!(!run(&add_agency).0, "a duplicate agency is refused");
+    let (added, message) = run(&[
+        "principals",
+        "add",
+        "nurse",
+        "--agency",
+        "iow-nhs",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--role",
+        "practitioner",
+    ]);
+    assert!(added, "{message}");
+    assert!(run(&["principals", "disable", "nurse"]).0);
+    let export = dir.path().join("trail.ndjson");
+    let (exported, message) = run(&[
+        "audit",
+        "export",
+        "--format",
+        "ndjson",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(exported, "{message}");
+
+    // The export covers the trail as it stood once the export's own entry was durable.
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("agency.add", "granted"),
+            ("agency.add", "denied"),
+            ("principal.add", "granted"),
+            ("principal.disable", "granted"),
+            ("audit.export", "granted"),
+        ]
+    );
+    for entry in &entries {
+        assert!(
+            entry["principal_id"].as_str().unwrap().starts_with("cli:"),
+            "{entry}"
+        );
+    }
+    assert_eq!(entries[2]["agency_id"], "iow-nhs");
+}

@@ -1,0 +1,205 @@
+//! The `concordat` command line for operators: serve, migrate, the development PKI,
+//! agencies, principals, agreements, the audit trail and evaluation reports. One file per
+//! command group; each command is a thin caller of the same use cases as the API
+//! (`crate::app`), its database work goes through [`Database::run`], and every operator
+//! action that reads or changes data is audited through [`Operator::audited`]. Every
+//! command exits non-zero with a message on failure.
+
+mod agencies;
+mod agreements;
+mod audit;
+mod certs;
+mod principals;
+mod reports;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::{
+    app::{Actor, AppError, Call},
+    audit::{Action, AuditLog, Decision, Recorder},
+    config::{Settings, TelemetrySettings},
+    db::Database,
+    telemetry,
+};
+
+pub use agencies::AgenciesCommand;
+pub use agreements::AgreementsCommand;
+pub use audit::AuditCommand;
+pub use certs::CertsCommand;
+pub use principals::PrincipalsCommand;
+pub use reports::ReportsCommand;
+
+#[derive(Debug, Parser)]
+#[command(name = "concordat", version, about = "Mutual-TLS data-sharing gateway")]
+pub struct Cli {
+    /// Configuration file; CONCORDAT_<SECTION>_<KEY> variables override its values.
+    #[arg(
+        long,
+        global = true,
+        env = "CONCORDAT_CONFIG",
+        default_value = "config/concordat.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (migrates the database first).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Development PKI: CA, server and client certificates, CRL.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Agencies that share records.
+    #[command(subcommand)]
+    Agencies(AgenciesCommand),
+    /// Certificate holders known to the gateway.
+    #[command(subcommand)]
+    Principals(PrincipalsCommand),
+    /// The audit trail: verify it, export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Information-sharing agreements.
+    #[command(subcommand)]
+    Agreements(AgreementsCommand),
+    /// Programme evaluation reports (audited, small numbers suppressed).
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve = cli.command {
+        return serve::serve(&cli.config).await;
+    }
+    quiet_telemetry()?;
+    let out = &mut std::io::stdout().lock();
+    if let Command::Certs(command) = cli.command {
+        return certs::run(command, out);
+    }
+    let settings = Settings::load(&cli.config)?;
+    match cli.command {
+        Command::Migrate => serve::migrate(&settings, out).await,
+        Command::Agencies(command) => agencies::run(command, &settings, out).await,
+        Command::Principals(command) => principals::run(command, &settings, out).await,
+        Command::Audit(command) => audit::run(command, &settings, out).await,
+        Command::Agreements(command) => agreements::run(command, &settings, out).await,
+        Command::Reports(command) => reports::run(command, &settings, out).await,
+        Command::Serve | Command::Certs(_) => Ok(()),
+    }
+}
+
+/// Operator commands log warnings only, so their own output stays readable.
+fn quiet_telemetry() -> anyhow::Result<()> {
+    telemetry::init(&TelemetrySettings {
+        filter: "warn".into(),
+        ..TelemetrySettings::default()
+    })
+}
+
+/// Opens the configured database off the executor (connecting blocks on I/O).
+async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    let url = settings.database.url.clone();
+    tokio::task::spawn_blocking(move || Database::connect(&url))
+        .await?
+        .context("database.url")
+}
+
+/// How long an operator command waits for its audit entry.
+const AUDIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An operator at the command line: the database (migrated) and an audit writer of the
+/// command's own, so each action's entry is durable before the action changes or prints
+/// anything, exactly as for an API call.
+struct Operator {
+    database: Database,
+    log: AuditLog,
+    writer: std::thread::JoinHandle<()>,
+    name: String,
+}
+
+impl Operator {
+    async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let database = connect(settings).await?;
+        let migrating = database.clone();
+        tokio::task::spawn_blocking(move || migrating.migrate()).await??;
+        let (log, writer) = AuditLog::start(database.clone(), AUDIT_TIMEOUT)?;
+        Ok(Self {
+            database,
+            log,
+            writer,
+            name: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+        })
+    }
+
+    /// The call of one operator action, audited as `cli:<user>` with the admin role.
+    fn call(&self, action: Action) -> Call {
+        let audit = Recorder::new(self.log.clone(), &uuid::Uuid::new_v4().to_string(), action);
+        let name = format!("cli:{}", self.name);
+        audit.annotate(|entry| {
+            entry.principal_id = Some(name);
+            entry.roles = vec!["admin".into()];
+        });
+        Call {
+            actor: Actor::Operator(self.name.clone()),
+            audit,
+        }
+    }
+
+    /// Runs one action as a use case and makes sure it leaves exactly one entry before its
+    /// result is shown: a use case that changes something records before it acts; for a
+    /// read, or a refusal, the entry is recorded here, as the HTTP edge does for requests.
+    async fn audited<T>(
+        &self,
+        action: Action,
+        work: impl AsyncFnOnce(&Call) -> Result<T, AppError>,
+    ) -> anyhow::Result<T> {
+        let call = self.call(action);
+        let outcome = work(&call).await;
+        if call.audit.receipt().is_none() {
+            let (decision, reason) = match &outcome {
+                Ok(_) => (Decision::Granted, "ok"),
+                Err(AppError::Internal(_) | AppError::AuditUnavailable(_)) => {
+                    (Decision::Error, "internal")
+                }
+                Err(error) => (Decision::Denied, error.code()),
+            };
+            call.audit
+                .record(decision, reason, None)
+                .await
+                .context("the audit trail cannot be written; nothing done")?;
+        }
+        Ok(outcome?)
+    }
+
+    /// Lets the writer finish what is queued: every entry is durable when this returns.
+    async fn close(self) -> anyhow::Result<()> {
+        drop(self.log);
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the audit writer failed"))
+    }
+}
+
+/// One command, one action: opens the operator's session, runs the use case audited, and
+/// returns once its entry is durable.
+async fn audited<T>(
+    settings: &Settings,
+    action: Action,
+    work: impl AsyncFnOnce(&Database, &Call) -> Result<T, AppError>,
+) -> anyhow::Result<T> {
+    let operator = Operator::open(settings).await?;
+    let database = operator.database.clone();
+    let outcome = operator
+        .audited(action, async |call| work(&database, call).await)
+        .await;
+    operator.close().await?;
+    outcome
+}

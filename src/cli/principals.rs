@@ -1,0 +1,103 @@
+//! `concordat principals`: certificate holders known to the gateway.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::audited;
+use crate::{
+    app::registry::{self, NewPrincipal},
+    audit::Action,
+    config::Settings,
+    domain::{principal::roles_to_text, AgencyId, PrincipalId, Role},
+    tls,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalsCommand {
+    /// Register a principal bound to the subject and issuer of a client certificate.
+    Add {
+        id: PrincipalId,
+        #[arg(long)]
+        agency: AgencyId,
+        /// The principal's client certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+    },
+    /// Disable a principal; its next request is refused.
+    Disable { id: PrincipalId },
+    /// List the current version of every principal.
+    List,
+}
+
+pub async fn run(
+    command: PrincipalsCommand,
+    settings: &Settings,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        PrincipalsCommand::Add {
+            id,
+            agency,
+            cert,
+            roles,
+        } => {
+            let certificate = tls::read_certificates(&cert)
+                .with_context(|| format!("--cert: cannot read {}", cert.display()))?
+                .into_iter()
+                .next()
+                .context("--cert: the certificate file is empty")?;
+            let new = NewPrincipal {
+                id,
+                agency,
+                certificate,
+                roles,
+            };
+            let added = audited(settings, Action::PrincipalAdd, async |database, call| {
+                registry::add_principal(database, call, new).await
+            })
+            .await?;
+            writeln!(out, "added principal {}", added.id)?;
+        }
+        PrincipalsCommand::Disable { id } => {
+            let disabled = audited(
+                settings,
+                Action::PrincipalDisable,
+                async |database, call| registry::disable_principal(database, call, id).await,
+            )
+            .await?;
+            writeln!(
+                out,
+                "principal {} is disabled (version {})",
+                disabled.id, disabled.version
+            )?;
+        }
+        PrincipalsCommand::List => {
+            let all = audited(settings, Action::PrincipalList, async |database, call| {
+                registry::list_principals(database, call).await
+            })
+            .await?;
+            writeln!(
+                out,
+                "{:<24} {:<20} {:<9} {:<3} {:<30} SUBJECT",
+                "ID", "AGENCY", "STATUS", "V", "ROLES"
+            )?;
+            for p in all {
+                writeln!(
+                    out,
+                    "{:<24} {:<20} {:<9} {:<3} {:<30} {}",
+                    p.id,
+                    p.agency,
+                    p.status.as_str(),
+                    p.version,
+                    roles_to_text(&p.roles),
+                    p.certificate.subject
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -2,13 +2,10 @@
 //! from the command line; each change is a use case like any other, audited before it is
 //! made, because a new principal or a disabled one changes who may see data.
 
-use rustls_pki_types::CertificateDer;
-
 use super::{AppError, Call};
 use crate::{
     db::{agencies, principals, Conflict, Database, DbError, Missing},
     domain::{Agency, AgencyId, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role},
-    tls,
 };
 
 /// Registers an agency.
@@ -35,8 +32,10 @@ pub async fn add_agency(database: &Database, call: &Call, agency: Agency) -> Res
 pub struct NewPrincipal {
     pub id: PrincipalId,
     pub agency: AgencyId,
-    /// The principal's certificate (the first of the chain given).
-    pub certificate: CertificateDer<'static>,
+    /// The subject and issuer of the principal's certificate, as the TLS edge reads them.
+    pub certificate: CertificateBinding,
+    /// The certificate subject's single `O`, if it has exactly one.
+    pub organization: Option<String>,
     pub roles: Vec<Role>,
 }
 
@@ -47,14 +46,12 @@ pub async fn add_principal(
     call: &Call,
     new: NewPrincipal,
 ) -> Result<Principal, AppError> {
-    let (subject, issuer, organization, _) = tls::describe(&new.certificate)
-        .map_err(|_| AppError::invalid("cert", "is not an X.509 certificate"))?;
-    if organization.as_deref() != Some(new.agency.as_str()) {
+    if new.organization.as_deref() != Some(new.agency.as_str()) {
         return Err(AppError::invalid(
             "cert",
             format!(
                 "the certificate's organisation (O) is {}, not the agency {}",
-                organization.as_deref().unwrap_or("absent or repeated"),
+                new.organization.as_deref().unwrap_or("absent or repeated"),
                 new.agency
             ),
         ));
@@ -62,7 +59,7 @@ pub async fn add_principal(
     let principal = Principal {
         id: new.id,
         version: 1,
-        certificate: CertificateBinding { subject, issuer },
+        certificate: new.certificate,
         agency: new.agency,
         roles: new.roles.into_iter().collect(),
         status: PrincipalStatus::Active,

@@ -10,7 +10,7 @@ use crate::{
     app::registry::{self, NewPrincipal},
     audit::Action,
     config::Settings,
-    domain::{principal::roles_to_text, AgencyId, PrincipalId, Role},
+    domain::{principal::roles_to_text, AgencyId, CertificateBinding, PrincipalId, Role},
     tls,
 };
 
@@ -50,10 +50,13 @@ pub async fn run(
                 .into_iter()
                 .next()
                 .context("--cert: the certificate file is empty")?;
+            let (subject, issuer, organization, _) =
+                tls::describe(&certificate).context("--cert: not an X.509 certificate")?;
             let new = NewPrincipal {
                 id,
                 agency,
-                certificate,
+                certificate: CertificateBinding { subject, issuer },
+                organization,
                 roles,
             };
             let added = audited(settings, Action::PrincipalAdd, async |database, call| {

@@ -205,6 +205,7 @@ pub async fn discharge(
             "must not be in the future",
         ));
     }
+    record_before_change(&req).await?;
     let (by, keys, store_id) = (
         caller.principal.id.to_string(),
         keys.into_inner(),

@@ -562,3 +562,74 @@ async fn no_change_is_made_when_its_audit_entry_cannot_be_written() {
         "the subject was enrolled without an audit entry"
     );
 }
+
+/// Makes every audit append of `action` fail until dropped, as a full disk or a broken
+/// database would, without holding a lock (on SQLite the audit write lock is the whole
+/// file's, which would stop the change itself too).
+struct RefusedAppends(DatabaseUrl);
+
+impl RefusedAppends {
+    fn of(app: &TestApp, action: &str) -> Self {
+        let url = app.settings.database.url.clone();
+        Self::execute(&url, &match &url {
+            DatabaseUrl::Sqlite(_) => format!(
+                "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \
+                 WHEN NEW.action = '{action}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+            ),
+            _ => format!(
+                "CREATE FUNCTION refuse_appends() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+                 CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries FOR EACH ROW \
+                 WHEN (NEW.action = '{action}') EXECUTE FUNCTION refuse_appends();"
+            ),
+        });
+        Self(url)
+    }
+
+    fn execute(url: &DatabaseUrl, sql: &str) {
+        use diesel::{connection::SimpleConnection, Connection};
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy())
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+            url => diesel::pg::PgConnection::establish(&url.expose())
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap(),
+        }
+    }
+}
+
+impl Drop for RefusedAppends {
+    fn drop(&mut self) {
+        let sql = match &self.0 {
+            DatabaseUrl::Sqlite(_) => "DROP TRIGGER refuse_appends;",
+            _ => "DROP TRIGGER refuse_appends ON audit_entries; DROP FUNCTION refuse_appends();",
+        };
+        Self::execute(&self.0, sql);
+    }
+}
+
+#[tokio::test]
+async fn a_discharge_is_not_kept_when_its_audit_entry_cannot_be_written() {
+    let app = spawn_app().await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let path = format!("/v1/subjects/{id}/discharge");
+    let discharge = json!({"discharged_on": "2026-06-30", "reason": "Completed the pathway"});
+
+    let refused_appends = RefusedAppends::of(&app, "subject.discharge");
+    let refused = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(refused.status(), 503);
+    drop(refused_appends);
+
+    let after = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(
+        after.status(),
+        200,
+        "the subject was discharged without an audit entry"
+    );
+}

@@ -59,8 +59,8 @@ impl FromStr for ConsentLevel {
     }
 }
 
-/// The categories of information a field may hold. Record-type configuration may add
-/// more later; consent may only exclude categories the gateway knows.
+/// The built-in categories of information a field may hold. The record-types file may
+/// declare more; consent may exclude any declared category, built in or not.
 pub const KNOWN_CATEGORIES: [&str; 11] = [
     "identity",
     "contact",

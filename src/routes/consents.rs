@@ -16,7 +16,8 @@ use crate::{
     crypto::Keyring,
     db::{agencies, subjects, Database},
     domain::{
-        consent::{effective_at, ConsentKind, ConsentLevel, EffectiveConsent, KNOWN_CATEGORIES},
+        consent::{effective_at, ConsentKind, ConsentLevel, EffectiveConsent},
+        record_type::RecordTypes,
         subject::SubjectId,
         AgencyId, Role,
     },
@@ -138,6 +139,7 @@ pub async fn record_consent(
     caller: Caller,
     database: web::Data<Database>,
     keys: web::Data<Keyring>,
+    record_types: web::Data<RecordTypes>,
     subject: web::Path<String>,
     body: Json<ConsentRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -165,10 +167,10 @@ pub async fn record_consent(
     }
     let mut excluded = BTreeSet::new();
     for category in body.excluded_categories.unwrap_or_default() {
-        if !KNOWN_CATEGORIES.contains(&category.as_str()) {
+        if !record_types.has_category(&category) {
             return Err(ApiError::invalid_field(
                 "excluded_categories",
-                format!("unknown category {category:?}"),
+                "names a category no record type declares",
             ));
         }
         excluded.insert(category);

@@ -633,3 +633,56 @@ async fn a_discharge_is_not_kept_when_its_audit_entry_cannot_be_written() {
         "the subject was discharged without an audit entry"
     );
 }
+
+#[tokio::test]
+async fn consent_may_exclude_a_category_the_record_types_file_adds() {
+    let config = tempfile::tempdir().unwrap();
+    let types = config.path().join("record-types.toml");
+    std::fs::write(
+        &types,
+        format!(
+            "categories = [\"housing\"]\n{}\n{}",
+            std::fs::read_to_string("config/record-types.toml").unwrap(),
+            "[types.\"programme.housing_referral\"]\nholders = [\"programme\"]\n\
+             [types.\"programme.housing_referral\".fields]\n\
+             referred_on = { type = \"date\", category = \"service_usage\", required = true }\n\
+             tenancy = { category = \"housing\" }\n",
+        ),
+    )
+    .unwrap();
+    let app = crate::helpers::spawn_app_with(|s| s.policy.record_types = types).await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let consents = format!("/v1/subjects/{id}/consents");
+
+    let housing = post(
+        &app,
+        &c.coordinator,
+        &consents,
+        &json!({"level": "full", "excluded_categories": ["housing", "clinical"],
+                "evidence": EVIDENCE, "given_on": "2026-01-15"}),
+    )
+    .await;
+    assert_eq!(housing.status(), 201);
+    let history: Value = app.get_json(&c.coordinator, &consents).await;
+    assert_eq!(
+        history["effective"]["excluded_categories"],
+        json!(["clinical", "housing"])
+    );
+
+    let unknown = post(
+        &app,
+        &c.coordinator,
+        &consents,
+        &json!({"level": "full", "excluded_categories": ["horoscope"],
+                "evidence": EVIDENCE, "given_on": "2026-01-15"}),
+    )
+    .await;
+    assert_eq!(unknown.status(), 422);
+    let unknown = problem(unknown).await;
+    assert_eq!(unknown["errors"][0]["field"], "excluded_categories");
+    assert!(
+        !unknown.to_string().contains("horoscope"),
+        "the problem quotes the value sent"
+    );
+}

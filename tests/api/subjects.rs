@@ -571,7 +571,7 @@ struct RefusedAppends(DatabaseUrl);
 impl RefusedAppends {
     fn of(app: &TestApp, action: &str) -> Self {
         let url = app.settings.database.url.clone();
-        Self::execute(&url, &match &url {
+        let sql = match &url {
             DatabaseUrl::Sqlite(_) => format!(
                 "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \
                  WHEN NEW.action = '{action}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
@@ -582,7 +582,8 @@ impl RefusedAppends {
                  CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries FOR EACH ROW \
                  WHEN (NEW.action = '{action}') EXECUTE FUNCTION refuse_appends();"
             ),
-        });
+        };
+        Self::execute(&url, &sql);
         Self(url)
     }
 
@@ -685,4 +686,32 @@ async fn consent_may_exclude_a_category_the_record_types_file_adds() {
         !unknown.to_string().contains("horoscope"),
         "the problem quotes the value sent"
     );
+}
+
+#[tokio::test]
+async fn a_second_discharge_is_refused_before_anything_is_recorded_as_granted() {
+    let app = spawn_app().await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let path = format!("/v1/subjects/{id}/discharge");
+    let discharge = json!({"discharged_on": "2026-06-30", "reason": "Completed the pathway"});
+    assert_eq!(
+        post(&app, &c.coordinator, &path, &discharge).await.status(),
+        200
+    );
+
+    let again = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(again.status(), 409);
+    let entry = app.audit_entries().await.remove(receipt(&again) as usize);
+    assert_eq!(
+        (entry.action.as_str(), entry.decision),
+        ("subject.discharge", Decision::Denied)
+    );
+    assert_eq!(entry.subject_id.as_deref(), Some(id.as_str()));
+    let discharges = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "subject.discharge" && e.decision == Decision::Granted);
+    assert_eq!(discharges.count(), 1);
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use diesel::prelude::*;
-use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
+use time::{format_description::well_known::Iso8601, Date};
 
 use super::{
     conflict_on_unique,
@@ -17,7 +17,7 @@ use crate::{
     domain::{
         consent::{ConsentKind, ConsentLevel, ConsentVersion},
         subject::{Enrolment, NhsNumber, PncId, SubjectId},
-        AgencyId, InvalidValue,
+        AgencyId, InvalidValue, Timestamp,
     },
 };
 
@@ -105,7 +105,7 @@ pub fn enrol(
         )?,
         enrolled_on: date_text(enrolment.enrolled_on),
         enrolled_by: enrolled_by.to_owned(),
-        created_at: crate::domain::Timestamp::now().micros(),
+        created_at: Timestamp::now().micros(),
     };
     diesel::insert_into(subjects::table)
         .values(row)
@@ -119,6 +119,28 @@ pub fn enrol(
 pub enum Identifier<'a> {
     Nhs(&'a NhsNumber),
     Pnc(&'a PncId),
+}
+
+/// Refuses (as a conflict) an enrolment whose NHS number or PNC id is already enrolled, so
+/// the refusal comes before the enrolment's audit entry; the unique indexes still decide a
+/// race.
+pub fn check_not_enrolled(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    enrolment: &Enrolment,
+) -> Result<(), DbError> {
+    let identifiers = enrolment
+        .nhs_number
+        .as_ref()
+        .map(Identifier::Nhs)
+        .into_iter()
+        .chain(enrolment.pnc_id.as_ref().map(Identifier::Pnc));
+    for identifier in identifiers {
+        if find_by_identifier(conn, keys, identifier)?.is_some() {
+            return Err(DbError::Conflict(Conflict::AlreadyEnrolled));
+        }
+    }
+    Ok(())
 }
 
 /// The subject enrolled with this identifier, found through its blind index.
@@ -190,7 +212,7 @@ pub fn discharge(
             .seal(id.as_str(), "discharge_reason", reason.as_bytes())
             .map_err(sealed)?,
         recorded_by: recorded_by.to_owned(),
-        recorded_at: crate::domain::Timestamp::now().micros(),
+        recorded_at: Timestamp::now().micros(),
     };
     diesel::insert_into(subject_discharges::table)
         .values(row)
@@ -247,7 +269,7 @@ pub fn record_consent(
         if next_consent_version(conn, id)? != version {
             return Err(DbError::Conflict(Conflict::ChangedConcurrently));
         }
-        let (kind_text, level, agencies, excluded, effective_on, expires_on) = match kind {
+        let (level, agencies, excluded, effective_on, expires_on) = match kind {
             ConsentKind::Given {
                 level,
                 agencies,
@@ -255,7 +277,6 @@ pub fn record_consent(
                 given_on,
                 expires_on,
             } => (
-                "given",
                 Some(level.as_str().to_owned()),
                 agencies
                     .as_ref()
@@ -268,19 +289,14 @@ pub fn record_consent(
                 date_text(*given_on),
                 expires_on.map(date_text),
             ),
-            ConsentKind::Withdrawn { withdrawn_on } => (
-                "withdrawn",
-                None,
-                None,
-                String::new(),
-                date_text(*withdrawn_on),
-                None,
-            ),
+            ConsentKind::Withdrawn { withdrawn_on } => {
+                (None, None, String::new(), date_text(*withdrawn_on), None)
+            }
         };
         let row = ConsentRow {
             subject_id: id.to_string(),
             version,
-            kind: kind_text.to_owned(),
+            kind: kind.as_str().to_owned(),
             level,
             agencies,
             excluded_categories: excluded,
@@ -294,7 +310,7 @@ pub fn record_consent(
             effective_on,
             expires_on,
             recorded_by: recorded_by.to_owned(),
-            recorded_at: crate::domain::Timestamp::now().micros(),
+            recorded_at: Timestamp::now().micros(),
         };
         diesel::insert_into(consents::table)
             .values(row)
@@ -363,9 +379,10 @@ fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbEr
             &row.evidence,
         )
         .map_err(sealed)?;
-    let recorded_at =
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.recorded_at) * 1_000)
-            .map_err(|_| corrupt("recorded_at"))?;
+    let recorded_at = Timestamp::from_micros(row.recorded_at);
+    if recorded_at.to_datetime().is_none() {
+        return Err(corrupt("recorded_at"));
+    }
     Ok(RecordedConsent {
         version: ConsentVersion {
             version: row.version,
@@ -420,8 +437,9 @@ pub fn cohort(
         else {
             continue;
         };
-        let day = OffsetDateTime::from_unix_timestamp_nanos(i128::from(occurred_at) * 1_000)
-            .map_err(|_| DbError::Corrupt(InvalidValue::new("occurred_at", "out of range")))?
+        let day = Timestamp::from_micros(occurred_at)
+            .to_datetime()
+            .ok_or_else(|| DbError::Corrupt(InvalidValue::new("occurred_at", "out of range")))?
             .date();
         member.events.push((measure, day));
     }

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use super::{AgencyId, InvalidValue};
+use super::{record_type::RecordTypes, AgencyId, InvalidValue, Timestamp};
 
 /// Ordered: `none < crisis < coordination < full`.
 #[derive(
@@ -59,8 +59,8 @@ impl FromStr for ConsentLevel {
     }
 }
 
-/// The categories of information a field may hold. Record-type configuration may add
-/// more later; consent may only exclude categories the gateway knows.
+/// The built-in categories of information a field may hold. The record-types file may
+/// declare more; consent may exclude any declared category, built in or not.
 pub const KNOWN_CATEGORIES: [&str; 11] = [
     "identity",
     "contact",
@@ -80,8 +80,8 @@ pub const KNOWN_CATEGORIES: [&str; 11] = [
 pub struct ConsentVersion {
     pub version: i32,
     pub kind: ConsentKind,
-    /// When it was recorded in the gateway (UTC).
-    pub recorded_at: OffsetDateTime,
+    /// When it was recorded in the gateway.
+    pub recorded_at: Timestamp,
     pub recorded_by: String,
 }
 
@@ -98,6 +98,63 @@ pub enum ConsentKind {
     Withdrawn {
         withdrawn_on: Date,
     },
+}
+
+impl ConsentKind {
+    /// As stored and shown: `given` or `withdrawn`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Given { .. } => "given",
+            Self::Withdrawn { .. } => "withdrawn",
+        }
+    }
+}
+
+/// A consent is given on or before `today` (it may be recorded late, never early) and, if
+/// it expires, expires after the day it was given.
+pub fn check_given(
+    given_on: Date,
+    expires_on: Option<Date>,
+    today: Date,
+) -> Result<(), InvalidValue> {
+    if given_on > today {
+        return Err(InvalidValue::new("given_on", "must not be in the future"));
+    }
+    if expires_on.is_some_and(|expires| expires <= given_on) {
+        return Err(InvalidValue::new("expires_on", "must be after given_on"));
+    }
+    Ok(())
+}
+
+/// A withdrawal takes effect at once, so it cannot be dated ahead.
+pub fn check_withdrawn(withdrawn_on: Date, today: Date) -> Result<(), InvalidValue> {
+    if withdrawn_on > today {
+        return Err(InvalidValue::new(
+            "withdrawn_on",
+            "must not be in the future",
+        ));
+    }
+    Ok(())
+}
+
+/// The categories a person withholds. Any category the record types declare may be
+/// withheld, including those the record-types file adds: an agreement may share those
+/// too. The refusal does not repeat what was sent.
+pub fn excluded_categories(
+    raw: Vec<String>,
+    record_types: &RecordTypes,
+) -> Result<BTreeSet<String>, InvalidValue> {
+    let mut excluded = BTreeSet::new();
+    for category in raw {
+        if !record_types.has_category(&category) {
+            return Err(InvalidValue::new(
+                "excluded_categories",
+                "names a category no record type declares",
+            ));
+        }
+        excluded.insert(category);
+    }
+    Ok(excluded)
 }
 
 /// The consent the rules apply at one instant.
@@ -132,7 +189,7 @@ impl EffectiveConsent {
 /// A withdrawal, an expiry, or no version at all gives `none`. An expired or withdrawn
 /// newest version does not fall back to an older one: consent is not revived by time.
 pub fn effective_at(history: &[ConsentVersion], at: OffsetDateTime) -> EffectiveConsent {
-    let day = at.date();
+    let (day, at) = (at.date(), Timestamp::from(at));
     let in_force = history
         .iter()
         .filter(|v| v.recorded_at <= at)
@@ -186,7 +243,7 @@ mod tests {
                 given_on,
                 expires_on,
             },
-            recorded_at,
+            recorded_at: Timestamp::from(recorded_at),
             recorded_by: "coordinator".into(),
         }
     }
@@ -195,7 +252,7 @@ mod tests {
         ConsentVersion {
             version,
             kind: ConsentKind::Withdrawn { withdrawn_on: on },
-            recorded_at,
+            recorded_at: Timestamp::from(recorded_at),
             recorded_by: "coordinator".into(),
         }
     }
@@ -314,6 +371,50 @@ mod tests {
             effective_at(&history, datetime!(2026-12-01 0:00 UTC)).level,
             ConsentLevel::Full
         );
+    }
+
+    #[test]
+    fn consent_dates_are_not_ahead_of_today_and_expiry_follows_giving() {
+        let today = date!(2026 - 11 - 28);
+        assert!(check_given(today, None, today).is_ok());
+        assert!(check_given(date!(2026 - 01 - 15), Some(date!(2026 - 01 - 16)), today).is_ok());
+        let field = |result: Result<(), InvalidValue>| result.unwrap_err().field;
+        assert_eq!(
+            field(check_given(date!(2026 - 11 - 29), None, today)),
+            "given_on"
+        );
+        for expires in [date!(2026 - 01 - 15), date!(2026 - 01 - 01)] {
+            assert_eq!(
+                field(check_given(date!(2026 - 01 - 15), Some(expires), today)),
+                "expires_on"
+            );
+        }
+        assert!(check_withdrawn(today, today).is_ok());
+        assert_eq!(
+            field(check_withdrawn(date!(2026 - 11 - 29), today)),
+            "withdrawn_on"
+        );
+    }
+
+    #[test]
+    fn any_declared_category_may_be_excluded_and_nothing_else() {
+        let types = RecordTypes::from_toml(
+            "categories = [\"housing\"]\n[types.\"programme.referral\"]\nholders = [\"programme\"]\n\
+             [types.\"programme.referral\".fields]\ntenancy = { category = \"housing\" }\n",
+            "test.toml",
+        )
+        .unwrap();
+        let excluded = |raw: &[&str]| {
+            excluded_categories(raw.iter().map(|c| (*c).to_owned()).collect(), &types)
+        };
+        assert_eq!(
+            excluded(&["housing", "clinical", "housing"]).unwrap(),
+            ["clinical".to_owned(), "housing".to_owned()].into()
+        );
+        assert!(excluded(&[]).unwrap().is_empty());
+        let refused = excluded(&["clinical", "horoscope"]).unwrap_err();
+        assert_eq!(refused.field, "excluded_categories");
+        assert!(!refused.message.contains("horoscope"));
     }
 
     #[test]

@@ -209,6 +209,27 @@ impl Enrolment {
     }
 }
 
+/// A discharge is dated on or after enrolment and not in the future.
+pub fn check_discharge(
+    enrolled_on: Date,
+    discharged_on: Date,
+    today: Date,
+) -> Result<(), InvalidValue> {
+    if discharged_on < enrolled_on {
+        return Err(InvalidValue::new(
+            "discharged_on",
+            "must not be before enrolment",
+        ));
+    }
+    if discharged_on > today {
+        return Err(InvalidValue::new(
+            "discharged_on",
+            "must not be in the future",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -325,6 +346,22 @@ mod tests {
             date!(2026 - 11 - 28),
         );
         assert_eq!(none.unwrap_err().field, "nhs_number");
+    }
+
+    #[test]
+    fn a_discharge_falls_between_enrolment_and_today() {
+        use time::macros::date;
+        let (enrolled, today) = (date!(2026 - 01 - 15), date!(2026 - 11 - 28));
+        for ok in [enrolled, date!(2026 - 06 - 30), today] {
+            assert!(check_discharge(enrolled, ok, today).is_ok(), "{ok}");
+        }
+        for bad in [date!(2026 - 01 - 14), date!(2026 - 11 - 29)] {
+            assert_eq!(
+                check_discharge(enrolled, bad, today).unwrap_err().field,
+                "discharged_on",
+                "{bad}"
+            );
+        }
     }
 
     proptest! {

@@ -562,3 +562,156 @@ async fn no_change_is_made_when_its_audit_entry_cannot_be_written() {
         "the subject was enrolled without an audit entry"
     );
 }
+
+/// Makes every audit append of `action` fail until dropped, as a full disk or a broken
+/// database would, without holding a lock (on SQLite the audit write lock is the whole
+/// file's, which would stop the change itself too).
+struct RefusedAppends(DatabaseUrl);
+
+impl RefusedAppends {
+    fn of(app: &TestApp, action: &str) -> Self {
+        let url = app.settings.database.url.clone();
+        let sql = match &url {
+            DatabaseUrl::Sqlite(_) => format!(
+                "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \
+                 WHEN NEW.action = '{action}' BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+            ),
+            _ => format!(
+                "CREATE FUNCTION refuse_appends() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+                 CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries FOR EACH ROW \
+                 WHEN (NEW.action = '{action}') EXECUTE FUNCTION refuse_appends();"
+            ),
+        };
+        Self::execute(&url, &sql);
+        Self(url)
+    }
+
+    fn execute(url: &DatabaseUrl, sql: &str) {
+        use diesel::{connection::SimpleConnection, Connection};
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy())
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+            url => diesel::pg::PgConnection::establish(&url.expose())
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap(),
+        }
+    }
+}
+
+impl Drop for RefusedAppends {
+    fn drop(&mut self) {
+        let sql = match &self.0 {
+            DatabaseUrl::Sqlite(_) => "DROP TRIGGER refuse_appends;",
+            _ => "DROP TRIGGER refuse_appends ON audit_entries; DROP FUNCTION refuse_appends();",
+        };
+        Self::execute(&self.0, sql);
+    }
+}
+
+#[tokio::test]
+async fn a_discharge_is_not_kept_when_its_audit_entry_cannot_be_written() {
+    let app = spawn_app().await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let path = format!("/v1/subjects/{id}/discharge");
+    let discharge = json!({"discharged_on": "2026-06-30", "reason": "Completed the pathway"});
+
+    let refused_appends = RefusedAppends::of(&app, "subject.discharge");
+    let refused = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(refused.status(), 503);
+    drop(refused_appends);
+
+    let after = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(
+        after.status(),
+        200,
+        "the subject was discharged without an audit entry"
+    );
+}
+
+#[tokio::test]
+async fn consent_may_exclude_a_category_the_record_types_file_adds() {
+    let config = tempfile::tempdir().unwrap();
+    let types = config.path().join("record-types.toml");
+    std::fs::write(
+        &types,
+        format!(
+            "categories = [\"housing\"]\n{}\n{}",
+            std::fs::read_to_string("config/record-types.toml").unwrap(),
+            "[types.\"programme.housing_referral\"]\nholders = [\"programme\"]\n\
+             [types.\"programme.housing_referral\".fields]\n\
+             referred_on = { type = \"date\", category = \"service_usage\", required = true }\n\
+             tenancy = { category = \"housing\" }\n",
+        ),
+    )
+    .unwrap();
+    let app = crate::helpers::spawn_app_with(|s| s.policy.record_types = types).await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let consents = format!("/v1/subjects/{id}/consents");
+
+    let housing = post(
+        &app,
+        &c.coordinator,
+        &consents,
+        &json!({"level": "full", "excluded_categories": ["housing", "clinical"],
+                "evidence": EVIDENCE, "given_on": "2026-01-15"}),
+    )
+    .await;
+    assert_eq!(housing.status(), 201);
+    let history: Value = app.get_json(&c.coordinator, &consents).await;
+    assert_eq!(
+        history["effective"]["excluded_categories"],
+        json!(["clinical", "housing"])
+    );
+
+    let unknown = post(
+        &app,
+        &c.coordinator,
+        &consents,
+        &json!({"level": "full", "excluded_categories": ["horoscope"],
+                "evidence": EVIDENCE, "given_on": "2026-01-15"}),
+    )
+    .await;
+    assert_eq!(unknown.status(), 422);
+    let unknown = problem(unknown).await;
+    assert_eq!(unknown["errors"][0]["field"], "excluded_categories");
+    assert!(
+        !unknown.to_string().contains("horoscope"),
+        "the problem quotes the value sent"
+    );
+}
+
+#[tokio::test]
+async fn a_second_discharge_is_refused_before_anything_is_recorded_as_granted() {
+    let app = spawn_app().await;
+    let c = clients(&app).await;
+    let id = enrol(&app, &c.coordinator).await;
+    let path = format!("/v1/subjects/{id}/discharge");
+    let discharge = json!({"discharged_on": "2026-06-30", "reason": "Completed the pathway"});
+    assert_eq!(
+        post(&app, &c.coordinator, &path, &discharge).await.status(),
+        200
+    );
+
+    let again = post(&app, &c.coordinator, &path, &discharge).await;
+    assert_eq!(again.status(), 409);
+    let entry = app.audit_entries().await.remove(receipt(&again) as usize);
+    assert_eq!(
+        (entry.action.as_str(), entry.decision),
+        ("subject.discharge", Decision::Denied)
+    );
+    assert_eq!(entry.subject_id.as_deref(), Some(id.as_str()));
+    let discharges = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "subject.discharge" && e.decision == Decision::Granted);
+    assert_eq!(discharges.count(), 1);
+}

@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// Per-principal request limits. Buckets live in this instance only: several instances
-/// behind a load balancer each allow the configured rate (documented in the README).
+/// behind a load balancer each allow the configured rate (documented in docs/operations.md).
 pub struct RateLimits {
     limiter: DefaultKeyedRateLimiter<PrincipalId>,
 }

@@ -257,6 +257,13 @@ pub async fn read(
     let purpose: Purpose = query.purpose.parse()?;
     annotate(&req, |a| a.purpose = Some(purpose.to_string()));
     let justification = break_glass(&req)?;
+    // An emergency attempt is flagged even if it is refused, so it is seen and reviewed.
+    if let Some(justification) = &justification {
+        annotate(&req, |a| {
+            a.break_glass = true;
+            a.justification = Some(justification.clone());
+        });
+    }
     // Who asks and why can be refused before anything about the subject is read.
     policy::admit_caller(&caller.principal.roles, purpose, justification.is_some())
         .map_err(|refusal| refuse(refusal, purpose))?;

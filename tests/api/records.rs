@@ -2,6 +2,7 @@
 //! what the agreement in force and the person's consent allow, with a provable receipt.
 
 use concordat::{
+    audit::Decision,
     config::DatabaseUrl,
     db::agreements,
     domain::{agreement::AgreementDocument, Role},
@@ -666,4 +667,46 @@ async fn an_alert_unreviewed_for_72_hours_is_overdue() {
         .map(|a| a["overdue"].as_bool().unwrap())
         .collect();
     assert_eq!(overdue, [true, false]);
+}
+
+#[tokio::test]
+async fn a_refused_break_glass_attempt_is_recorded_flagged_with_its_justification() {
+    const WHY: &str = "Person on a bridge, immediate risk to life";
+    let scene = scene().await;
+    let wrong_purpose = scene
+        .read(&scene.police, "care_coordination", Some(WHY))
+        .await;
+    assert_eq!(wrong_purpose.status(), 403);
+    let wrong_purpose_leaf = receipt(&wrong_purpose);
+    assert_eq!(problem(wrong_purpose).await["code"], "purpose");
+
+    scene
+        .app
+        .database
+        .run(|conn| {
+            agreements::change_status(
+                conn,
+                "isa-iow-recovery",
+                agreements::EventKind::Suspended,
+                "Review",
+                "test-admin",
+            )
+        })
+        .await
+        .unwrap();
+    let no_agreement = scene
+        .read(&scene.police, "crisis_response", Some(WHY))
+        .await;
+    assert_eq!(no_agreement.status(), 403);
+    let no_agreement_leaf = receipt(&no_agreement);
+    assert_eq!(problem(no_agreement).await["code"], "no_agreement");
+
+    let entries = scene.app.audit_entries().await;
+    for leaf in [wrong_purpose_leaf, no_agreement_leaf] {
+        let entry = &entries[leaf as usize];
+        assert_eq!(entry.decision, Decision::Denied, "{leaf}");
+        assert!(entry.break_glass, "entry {leaf} is not flagged");
+        assert_eq!(entry.justification.as_deref(), Some(WHY), "{leaf}");
+        assert!(entry.released.is_empty(), "{leaf}");
+    }
 }

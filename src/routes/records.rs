@@ -123,13 +123,6 @@ pub struct RecordsResponse {
     pub audit: AuditReceipt,
 }
 
-fn rfc3339(micros: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records", tag = "records",
     params(("subject_id" = String, Path)), request_body = SubmitRecord,
     responses((status = 201, body = RecordCreated),
@@ -187,7 +180,7 @@ pub async fn submit(
         subject: id,
         record_type: record_type.name.clone(),
         holder: caller.principal.agency.clone(),
-        occurred_at: crate::domain::Timestamp::from(occurred_at).micros(),
+        occurred_at: crate::domain::Timestamp::from(occurred_at),
         data: body.data,
     };
     annotate(&req, |a| a.record_ids = vec![record.id.to_string()]);
@@ -280,7 +273,7 @@ pub async fn read(
         .as_deref()
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339)
-                .map(|t| crate::domain::Timestamp::from(t).micros())
+                .map(crate::domain::Timestamp::from)
                 .map_err(|_| ApiError::invalid_field("since", "must be an RFC 3339 date and time"))
         })
         .transpose()?;
@@ -378,7 +371,7 @@ pub async fn read(
                     record_id: stored.id.to_string(),
                     record_type: stored.record_type.clone(),
                     holder: stored.holder.to_string(),
-                    occurred_at: rfc3339(stored.occurred_at),
+                    occurred_at: stored.occurred_at.to_rfc3339(),
                     agreement_id: agreement.as_ref().map(|(id, _)| id.clone()),
                     agreement_version: agreement.map(|(_, v)| v),
                     data: redacted.data,

@@ -30,7 +30,7 @@ use crate::{
 
 /// The name a break-glass justification is reported under when it is refused (the HTTP
 /// header that carries it).
-pub const JUSTIFICATION_FIELD: &str = "Concordat-Break-Glass";
+const JUSTIFICATION_FIELD: &str = "Concordat-Break-Glass";
 const MIN_JUSTIFICATION: usize = 20;
 const MAX_JUSTIFICATION: usize = 2000;
 

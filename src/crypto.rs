@@ -1,10 +1,14 @@
 //! Encryption at rest and blind indexes, with ring.
 //!
-//! Identifiers, names, dates of birth, consent evidence and (later) record payloads are
-//! stored only as AES-256-GCM ciphertexts: a fresh random 96-bit nonce per value, and the
-//! row id and column name as associated data, so a ciphertext moved to another row or
-//! column fails to open. Each ciphertext carries the id of the key that sealed it, so a new
-//! data key can be introduced without re-encrypting old rows (README, "Key rotation").
+//! Identifiers, names, dates of birth, consent evidence and record payloads are stored
+//! only as AES-256-GCM ciphertexts: a fresh random 96-bit nonce per value, and the row id
+//! and column name as associated data, so a ciphertext moved to another row or column fails
+//! to open. A value whose meaning depends on other columns of its row (a record payload
+//! means something only for its subject, holder and type) is sealed *bound* to those
+//! columns as well, so changing any of them in the database makes it fail to open rather
+//! than be read as someone else's. Each ciphertext carries the id of the key that sealed
+//! it, so a new data key can be introduced without re-encrypting old rows (docs/operations.md,
+//! "Rotating the data key").
 //! Lookups by identifier use an HMAC-SHA-256 blind index under a separate key: equal
 //! identifiers give equal indexes, and the index reveals nothing without the key.
 //!
@@ -20,8 +24,12 @@ use ring::{
     rand::{SecureRandom, SystemRandom},
 };
 
-/// First byte of every sealed value: the layout below.
+/// First byte of every sealed value, saying what its associated data was: the row id and
+/// column ([`Keyring::seal`]).
 const FORMAT_V1: u8 = 1;
+/// The row id, the column and the columns the value is bound to ([`Keyring::seal_bound`]).
+/// A different first byte than v1, so a bound value can never be opened as an unbound one.
+const FORMAT_BOUND: u8 = 2;
 const DATA_KEY_PREFIX: &str = "data-key-";
 const DATA_KEY_SUFFIX: &str = ".bin";
 const BLIND_INDEX_KEY: &str = "blind-index.key";
@@ -110,6 +118,48 @@ impl Keyring {
         column: &str,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        self.seal_as(FORMAT_V1, &unbound(row_id, column), plaintext)
+    }
+
+    pub fn open(&self, row_id: &str, column: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match sealed.first() {
+            Some(&FORMAT_V1) => self.open_as(&unbound(row_id, column), sealed),
+            _ => Err(CryptoError::Open),
+        }
+    }
+
+    /// Seals `plaintext` bound to its row and column and to `bound_to`, the values of the
+    /// other columns its meaning depends on: it opens only where all of them are the same.
+    /// The same layout as [`Keyring::seal`], with first byte 2.
+    pub fn seal_bound(
+        &self,
+        row_id: &str,
+        column: &str,
+        bound_to: &[&str],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.seal_as(FORMAT_BOUND, &bound(row_id, column, bound_to), plaintext)
+    }
+
+    /// Opens a value sealed by [`Keyring::seal_bound`] with the same binding. A value sealed
+    /// by [`Keyring::seal`] before its column was bound still opens in its own row and
+    /// column, as it always did: binding it would need the keys and the right to rewrite an
+    /// append-only row at once, which neither a SQL migration nor the gateway's role has.
+    pub fn open_bound(
+        &self,
+        row_id: &str,
+        column: &str,
+        bound_to: &[&str],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match sealed.first() {
+            Some(&FORMAT_BOUND) => self.open_as(&bound(row_id, column, bound_to), sealed),
+            Some(&FORMAT_V1) => self.open_as(&unbound(row_id, column), sealed),
+            _ => Err(CryptoError::Open),
+        }
+    }
+
+    fn seal_as(&self, format: u8, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let key = self
             .data_keys
             .get(&self.current)
@@ -121,21 +171,22 @@ impl Keyring {
         let mut in_out = plaintext.to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(row_id, column)),
+            Aad::from(aad),
             &mut in_out,
         )
         .map_err(|_| CryptoError::Random)?;
         let mut sealed = Vec::with_capacity(1 + 4 + NONCE_LEN + in_out.len());
-        sealed.push(FORMAT_V1);
+        sealed.push(format);
         sealed.extend_from_slice(&self.current.to_be_bytes());
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&in_out);
         Ok(sealed)
     }
 
-    pub fn open(&self, row_id: &str, column: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (&format, rest) = sealed.split_first().ok_or(CryptoError::Open)?;
-        if format != FORMAT_V1 || rest.len() < 4 + NONCE_LEN {
+    /// Opens any layout; the caller has chosen `aad` by the first byte.
+    fn open_as(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let rest = sealed.get(1..).ok_or(CryptoError::Open)?;
+        if rest.len() < 4 + NONCE_LEN {
             return Err(CryptoError::Open);
         }
         let (id, rest) = rest.split_at(4);
@@ -145,11 +196,7 @@ impl Keyring {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
         let mut in_out = ciphertext.to_vec();
         let plaintext = key
-            .open_in_place(
-                nonce,
-                Aad::from(associated_data(row_id, column)),
-                &mut in_out,
-            )
+            .open_in_place(nonce, Aad::from(aad), &mut in_out)
             .map_err(|_| CryptoError::Open)?;
         Ok(plaintext.to_vec())
     }
@@ -173,10 +220,24 @@ impl Keyring {
     }
 }
 
-fn associated_data(row_id: &str, column: &str) -> Vec<u8> {
+/// Version 1: `row id, 0, column` (ids and column names hold no zero byte).
+fn unbound(row_id: &str, column: &str) -> Vec<u8> {
     let mut aad = row_id.as_bytes().to_vec();
     aad.push(0);
     aad.extend_from_slice(column.as_bytes());
+    aad
+}
+
+/// Version 2: the format byte, then the row id, the column and each bound value, each
+/// preceded by its length, so no two different bindings give the same bytes whatever the
+/// values hold (a bound column is read back from the database, where it could be anything).
+fn bound(row_id: &str, column: &str, bound_to: &[&str]) -> Vec<u8> {
+    let mut aad = vec![FORMAT_BOUND];
+    for part in [row_id, column].iter().chain(bound_to) {
+        let length = u64::try_from(part.len()).unwrap_or(u64::MAX);
+        aad.extend_from_slice(&length.to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
     aad
 }
 
@@ -230,6 +291,69 @@ mod tests {
             "nonces repeat"
         );
         assert!(!sealed.windows(7).any(|w| w == b"Example"));
+    }
+
+    #[test]
+    fn bound_values_open_only_with_every_part_of_their_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keyring::load_or_create(dir.path()).unwrap();
+        let binding = ["subj_a", "iow-nhs", "health.crisis_plan"];
+        let sealed = keys
+            .seal_bound("rec_1", "payload", &binding, b"plan")
+            .unwrap();
+        assert_eq!(
+            keys.open_bound("rec_1", "payload", &binding, &sealed)
+                .unwrap(),
+            b"plan"
+        );
+        for (i, moved) in [
+            ["subj_b", "iow-nhs", "health.crisis_plan"],
+            ["subj_a", "hampshire-police", "health.crisis_plan"],
+            ["subj_a", "iow-nhs", "health.care_plan"],
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(
+                keys.open_bound("rec_1", "payload", moved, &sealed).is_err(),
+                "binding part {i} not checked"
+            );
+        }
+        assert!(keys
+            .open_bound("rec_2", "payload", &binding, &sealed)
+            .is_err());
+        // Boundaries count: the same bytes split differently are another binding.
+        assert!(keys
+            .open_bound(
+                "rec_1",
+                "payload",
+                &["subj_ai", "ow-nhs", "health.crisis_plan"],
+                &sealed
+            )
+            .is_err());
+        // A bound value is never opened as an unbound one, even relabelled as version 1.
+        assert!(keys.open("rec_1", "payload", &sealed).is_err());
+        let mut relabelled = sealed.clone();
+        relabelled[0] = FORMAT_V1;
+        assert!(keys
+            .open_bound("rec_1", "payload", &binding, &relabelled)
+            .is_err());
+    }
+
+    #[test]
+    fn values_sealed_before_binding_still_open_in_their_own_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keyring::load_or_create(dir.path()).unwrap();
+        let legacy = keys.seal("rec_1", "payload", b"plan").unwrap();
+        let binding = ["subj_a", "iow-nhs", "health.crisis_plan"];
+        assert_eq!(
+            keys.open_bound("rec_1", "payload", &binding, &legacy)
+                .unwrap(),
+            b"plan"
+        );
+        assert!(keys
+            .open_bound("rec_2", "payload", &binding, &legacy)
+            .is_err());
     }
 
     #[test]

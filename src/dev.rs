@@ -346,7 +346,7 @@ fn submit_sample_records(database: &Database, keys: &Keyring) -> anyhow::Result<
                 subject: subject.clone(),
                 record_type: record_type.to_owned(),
                 holder: AgencyId::parse(holder)?,
-                occurred_at: crate::domain::Timestamp::from(occurred).micros(),
+                occurred_at: crate::domain::Timestamp::from(occurred),
                 data,
             };
             database.run_blocking(|conn| records::insert(conn, keys, &record, "dev-mode"))?;

@@ -33,7 +33,7 @@ pub struct AccessRequest<'a> {
     pub agreements: &'a [Agreement],
 }
 
-/// Why a whole request is refused (each maps to a 403 problem code).
+/// Why a whole request is refused (each is a rule of `app::error::Rule`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Only practitioners read records.
@@ -42,16 +42,6 @@ pub enum Refusal {
     Purpose,
     /// No agreement in force lets the recipient receive anything for this purpose.
     NoAgreement,
-}
-
-impl Refusal {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Role => "role",
-            Self::Purpose => "purpose",
-            Self::NoAgreement => "no_agreement",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +82,30 @@ pub enum TypeDecision {
         /// The first agreement (by id) whose share released a field, for the response.
         released_by: Option<(String, i32)>,
     },
+}
+
+impl TypeDecision {
+    /// `(agreement id, version)` of every agreement with a share that applies; none for
+    /// the holder's own record or an omitted one.
+    pub fn agreements(&self) -> impl Iterator<Item = &(String, i32)> {
+        let applying = match self {
+            Self::Fields { agreements, .. } => Some(agreements.iter()),
+            Self::Whole | Self::Omitted => None,
+        };
+        applying.into_iter().flatten()
+    }
+
+    /// The agreement a released record is shown as shared under: the first that released
+    /// a field, else the first that applies; none for the holder's own record.
+    pub fn shared_under(&self) -> Option<&(String, i32)> {
+        match self {
+            Self::Fields {
+                released_by: Some(agreement),
+                ..
+            } => Some(agreement),
+            _ => self.agreements().next(),
+        }
+    }
 }
 
 /// What can be refused before anything about the subject is read: who asks and why.

@@ -1,6 +1,7 @@
 //! Applies a [`TypeDecision`] to one record's data: what leaves is exactly the released
 //! fields present in the record; every other present field is listed, by name and
-//! category only, with the reason it was withheld.
+//! category only, with the reason it was withheld. This is the one place that says what
+//! was withheld, for a record left out altogether as for one partly released.
 
 use serde_json::{Map, Value};
 
@@ -11,15 +12,16 @@ use crate::{
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Redacted {
-    pub data: Map<String, Value>,
+    /// The released fields with their values; `None` when the decision leaves the record
+    /// out of the response altogether.
+    pub data: Option<Map<String, Value>>,
     /// `(field, category)` released.
     pub released: Vec<(String, String)>,
-    /// `(field, category, reason)` withheld.
+    /// `(field, category, reason)` withheld: every present field not released.
     pub withheld: Vec<(String, String, WithheldReason)>,
 }
 
-/// `None` when the decision omits the record altogether.
-pub fn apply(decision: &TypeDecision, record_type: &RecordType, data: &Value) -> Option<Redacted> {
+pub fn apply(decision: &TypeDecision, record_type: &RecordType, data: &Value) -> Redacted {
     let empty = Map::new();
     let fields = data.as_object().unwrap_or(&empty);
     let category = |field: &str| {
@@ -28,38 +30,37 @@ pub fn apply(decision: &TypeDecision, record_type: &RecordType, data: &Value) ->
             .get(field)
             .map_or_else(|| "unknown".to_owned(), |spec| spec.category.clone())
     };
-    let mut out = Redacted {
-        data: Map::new(),
-        released: Vec::new(),
-        withheld: Vec::new(),
-    };
+    let mut data = Map::new();
+    let mut released = Vec::new();
+    let mut withheld = Vec::new();
     for (field, value) in fields {
-        let verdict = match decision {
-            TypeDecision::Omitted => return None,
-            TypeDecision::Whole => Ok(()),
+        let withheld_for = match decision {
+            // No share covers the type at all.
+            TypeDecision::Omitted => Some(WithheldReason::Agreement),
+            TypeDecision::Whole => None,
             TypeDecision::Fields {
                 released, withheld, ..
-            } => {
-                if released.contains(field) {
-                    Ok(())
-                } else {
-                    // A stored field the type no longer declares is withheld, never shown.
-                    Err(withheld
-                        .get(field)
-                        .copied()
-                        .unwrap_or(WithheldReason::Agreement))
-                }
-            }
+            } => (!released.contains(field)).then(|| {
+                // A stored field the type no longer declares is withheld, never shown.
+                withheld
+                    .get(field)
+                    .copied()
+                    .unwrap_or(WithheldReason::Agreement)
+            }),
         };
-        match verdict {
-            Ok(()) => {
-                out.data.insert(field.clone(), value.clone());
-                out.released.push((field.clone(), category(field)));
+        match withheld_for {
+            None => {
+                data.insert(field.clone(), value.clone());
+                released.push((field.clone(), category(field)));
             }
-            Err(reason) => out.withheld.push((field.clone(), category(field), reason)),
+            Some(reason) => withheld.push((field.clone(), category(field), reason)),
         }
     }
-    Some(out)
+    Redacted {
+        data: (*decision != TypeDecision::Omitted).then_some(data),
+        released,
+        withheld,
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +81,10 @@ mod tests {
             .clone()
     }
 
+    fn field(name: &str, category: &str) -> (String, String) {
+        (name.to_owned(), category.to_owned())
+    }
+
     #[test]
     fn only_released_fields_leave_and_the_rest_are_named_with_reasons() {
         let decision = TypeDecision::Fields {
@@ -94,10 +99,17 @@ mod tests {
             released_by: None,
         };
         let data = json!({"updated_on": "2026-03-01", "triggers": "crowds", "diagnosis": "secret"});
-        let redacted = apply(&decision, &plan(), &data).unwrap();
+        let redacted = apply(&decision, &plan(), &data);
         assert_eq!(
-            Value::Object(redacted.data),
-            json!({"updated_on": "2026-03-01", "triggers": "crowds"})
+            redacted.data.map(Value::Object),
+            Some(json!({"updated_on": "2026-03-01", "triggers": "crowds"}))
+        );
+        assert_eq!(
+            redacted.released,
+            [
+                field("triggers", "crisis_plan"),
+                field("updated_on", "crisis_plan")
+            ]
         );
         assert_eq!(
             redacted.withheld,
@@ -110,13 +122,39 @@ mod tests {
     }
 
     #[test]
-    fn omitted_records_yield_nothing_and_holders_everything() {
-        let data = json!({"updated_on": "2026-03-01", "diagnosis": "x"});
-        assert!(apply(&TypeDecision::Omitted, &plan(), &data).is_none());
+    fn omitted_records_yield_nothing_but_say_what_they_withheld() {
+        let data = json!({"updated_on": "2026-03-01", "diagnosis": "x", "retired_field": "y"});
+        let omitted = apply(&TypeDecision::Omitted, &plan(), &data);
+        assert_eq!(omitted.data, None);
+        assert!(omitted.released.is_empty());
         assert_eq!(
-            Value::Object(apply(&TypeDecision::Whole, &plan(), &data).unwrap().data),
-            data
+            omitted.withheld,
+            [
+                ("diagnosis", "clinical"),
+                ("retired_field", "unknown"),
+                ("updated_on", "crisis_plan")
+            ]
+            .map(|(name, category)| (
+                name.to_owned(),
+                category.to_owned(),
+                WithheldReason::Agreement
+            ))
         );
+    }
+
+    #[test]
+    fn holders_get_everything() {
+        let data = json!({"updated_on": "2026-03-01", "diagnosis": "x"});
+        let whole = apply(&TypeDecision::Whole, &plan(), &data);
+        assert_eq!(whole.data.map(Value::Object), Some(data));
+        assert_eq!(
+            whole.released,
+            [
+                field("diagnosis", "clinical"),
+                field("updated_on", "crisis_plan")
+            ]
+        );
+        assert!(whole.withheld.is_empty());
     }
 
     proptest! {
@@ -136,11 +174,13 @@ mod tests {
                 released_by: None,
             };
             let data: Map<String, Value> = present.iter().map(|f| ((*f).to_owned(), json!("value"))).collect();
-            let redacted = apply(&decision, &plan(), &Value::Object(data)).unwrap();
-            for field in redacted.data.keys() {
+            let redacted = apply(&decision, &plan(), &Value::Object(data));
+            let leaving = redacted.data.unwrap_or_default();
+            for field in leaving.keys() {
                 prop_assert!(released.contains(field.as_str()), "{} leaked", field);
             }
-            prop_assert_eq!(redacted.data.len() + redacted.withheld.len(), present.len());
+            prop_assert_eq!(leaving.len(), redacted.released.len());
+            prop_assert_eq!(leaving.len() + redacted.withheld.len(), present.len());
         }
     }
 }

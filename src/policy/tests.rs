@@ -279,6 +279,12 @@ fn several_agreements_combine_by_union() {
     assert_eq!(released(&decision), ["risk_summary"].into_iter().collect());
     assert_eq!(reasons(&decision)["triggers"], "consent");
     assert_eq!(reasons(&decision)["who_to_contact"], "agreement");
+    // Shown as shared under the agreement that released something, not the first by id.
+    assert_eq!(
+        decision.shared_under(),
+        Some(&("isa-statutory".to_owned(), 1))
+    );
+    assert_eq!(decision.agreements().count(), 2);
     let TypeDecision::Fields {
         agreements: used, ..
     } = decision
@@ -286,6 +292,25 @@ fn several_agreements_combine_by_union() {
         panic!()
     };
     assert_eq!(used.len(), 2);
+}
+
+#[test]
+fn a_record_released_by_no_field_is_shown_under_the_first_agreement_and_a_holders_under_none() {
+    let applying: BTreeSet<(String, i32)> = [("isa-b".to_owned(), 2), ("isa-a".to_owned(), 1)]
+        .into_iter()
+        .collect();
+    let nothing_released = TypeDecision::Fields {
+        released: BTreeSet::new(),
+        withheld: BTreeMap::new(),
+        agreements: applying,
+        released_by: None,
+    };
+    assert_eq!(
+        nothing_released.shared_under(),
+        Some(&("isa-a".to_owned(), 1))
+    );
+    assert_eq!(TypeDecision::Whole.shared_under(), None);
+    assert_eq!(TypeDecision::Omitted.agreements().count(), 0);
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! what the agreement in force and the person's consent allow, with a provable receipt.
 
 use concordat::{
+    audit::Decision,
     config::DatabaseUrl,
-    db::agreements,
+    db::{agreements, DbConnection},
     domain::{agreement::AgreementDocument, Role},
 };
+use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 
 use crate::helpers::{problem, receipt, spawn_app, TestApp};
@@ -666,4 +668,168 @@ async fn an_alert_unreviewed_for_72_hours_is_overdue() {
         .map(|a| a["overdue"].as_bool().unwrap())
         .collect();
     assert_eq!(overdue, [true, false]);
+}
+
+#[tokio::test]
+async fn a_refused_break_glass_attempt_is_recorded_flagged_with_its_justification() {
+    const WHY: &str = "Person on a bridge, immediate risk to life";
+    let scene = scene().await;
+    let wrong_purpose = scene
+        .read(&scene.police, "care_coordination", Some(WHY))
+        .await;
+    assert_eq!(wrong_purpose.status(), 403);
+    let wrong_purpose_leaf = receipt(&wrong_purpose);
+    assert_eq!(problem(wrong_purpose).await["code"], "purpose");
+
+    scene
+        .app
+        .database
+        .run(|conn| {
+            agreements::change_status(
+                conn,
+                "isa-iow-recovery",
+                agreements::EventKind::Suspended,
+                "Review",
+                "test-admin",
+            )
+        })
+        .await
+        .unwrap();
+    let no_agreement = scene
+        .read(&scene.police, "crisis_response", Some(WHY))
+        .await;
+    assert_eq!(no_agreement.status(), 403);
+    let no_agreement_leaf = receipt(&no_agreement);
+    assert_eq!(problem(no_agreement).await["code"], "no_agreement");
+
+    let entries = scene.app.audit_entries().await;
+    for leaf in [wrong_purpose_leaf, no_agreement_leaf] {
+        let entry = &entries[leaf as usize];
+        assert_eq!(entry.decision, Decision::Denied, "{leaf}");
+        assert!(entry.break_glass, "entry {leaf} is not flagged");
+        assert_eq!(entry.justification.as_deref(), Some(WHY), "{leaf}");
+        assert!(entry.released.is_empty(), "{leaf}");
+    }
+}
+
+/// Runs `sql` as the database owner, past the append-only guard on `records`: what someone
+/// with write access to the database could do behind the gateway's back.
+async fn tamper_with_records(app: &TestApp, sql: String) {
+    app.database
+        .run(move |conn| {
+            let (disable, enable) = match conn {
+                DbConnection::Sqlite(_) => (
+                    "DROP TRIGGER records_no_update;",
+                    "CREATE TRIGGER records_no_update BEFORE UPDATE ON records \
+                     BEGIN SELECT RAISE(ABORT, 'append-only'); END;",
+                ),
+                DbConnection::Postgres(_) => (
+                    "ALTER TABLE records DISABLE TRIGGER records_append_only;",
+                    "ALTER TABLE records ENABLE TRIGGER records_append_only;",
+                ),
+            };
+            conn.batch_execute(&format!("{disable} {sql}; {enable}"))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_record_moved_to_another_subject_or_holder_is_never_released() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    let other: Value = scene
+        .coordinator
+        .post(scene.app.url("/v1/subjects"))
+        .json(
+            &json!({"nhs_number": "9876543210", "given_name": "Other", "family_name": "Person",
+                      "date_of_birth": "1990-01-01", "enrolled_on": "2026-01-15"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = other["subject_id"].as_str().unwrap().to_owned();
+    let plan =
+        |set: String| format!("UPDATE records SET {set} WHERE record_type = 'health.crisis_plan'");
+
+    // The NHS crisis plan moved to another subject: the NHS, its holder, would read it
+    // whole there.
+    tamper_with_records(&scene.app, plan(format!("subject_id = '{other}'"))).await;
+    let moved = scene
+        .nurse
+        .get(scene.app.url(&format!(
+            "/v1/subjects/{other}/records?purpose=crisis_response"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let status = moved.status();
+    let body = moved.text().await.unwrap();
+    assert!(!body.contains(DIAGNOSIS), "moved record released: {body}");
+    assert_eq!(status, 500, "{body}");
+
+    // Put back, it opens again; relabelled as held by the police, the police would read
+    // it whole although the person's consent withholds the diagnosis from them.
+    tamper_with_records(
+        &scene.app,
+        plan(format!("subject_id = '{}'", scene.subject)),
+    )
+    .await;
+    assert_eq!(scene.plan_fields(&scene.police).await.len(), 5);
+    tamper_with_records(&scene.app, plan("holder = 'hampshire-police'".to_owned())).await;
+    let relabelled = scene.read(&scene.police, "crisis_response", None).await;
+    let status = relabelled.status();
+    let body = relabelled.text().await.unwrap();
+    assert!(
+        !body.contains(DIAGNOSIS),
+        "relabelled record released: {body}"
+    );
+    assert_eq!(status, 500, "{body}");
+}
+
+#[tokio::test]
+async fn a_record_sealed_before_payloads_were_bound_is_still_read() {
+    use concordat::{crypto::Keyring, db::schema::records, domain::record::RecordId};
+    use diesel::{ExpressionMethods, RunQueryDsl};
+
+    let scene = scene().await;
+    let keys = Keyring::load_or_create(&scene.app.settings.keys.dir).unwrap();
+    let id = RecordId::generate().to_string();
+    // As the gateway sealed payloads before this version: bound to row and column only.
+    let payload = keys
+        .seal(
+            &id,
+            "payload",
+            br#"{"updated_on": "2025-12-01", "triggers": "Old plan"}"#,
+        )
+        .unwrap();
+    let subject = scene.subject.clone();
+    scene
+        .app
+        .database
+        .run(move |conn| {
+            diesel::insert_into(records::table)
+                .values((
+                    records::id.eq(id),
+                    records::subject_id.eq(subject),
+                    records::record_type.eq("health.crisis_plan"),
+                    records::holder.eq("iow-nhs"),
+                    records::occurred_at.eq(1_764_547_200_000_000_i64),
+                    records::payload.eq(payload),
+                    records::submitted_by.eq("nhs-nurse"),
+                    records::created_at.eq(1_764_547_200_000_000_i64),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let response = scene.read(&scene.nurse, "crisis_response", None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["records"][0]["data"]["triggers"], "Old plan");
 }

@@ -147,8 +147,7 @@ async fn build(threshold: u32) -> TestApp {
                             holder: AgencyId::parse(holder).unwrap(),
                             occurred_at: concordat::domain::Timestamp::from(
                                 day.midnight().assume_utc(),
-                            )
-                            .micros(),
+                            ),
                             data: json!({}),
                         };
                         records::insert(conn, &keys, &record, "test")?;

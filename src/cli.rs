@@ -4,6 +4,7 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Instant,
 };
 
@@ -13,13 +14,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
     admin,
+    app::{self, reports::ReportQuery, Actor, AppError, Call, Gateway},
     audit::{
-        checkpoint::VerifierKey,
+        checkpoint::{CheckpointSigner, VerifierKey},
         export::{self, ExportFormat, Exporter},
         store::Filter,
-        verify,
+        verify, Action, AuditLog, Decision, Recorder,
     },
     config::{Settings, TelemetrySettings},
+    crypto::Keyring,
     db::{agencies, agreements, principals, Database},
     dev,
     domain::{
@@ -380,39 +383,28 @@ async fn reports_command(
         as_of,
         format,
     } = command;
-    let windows = routes::reports::parse_windows(Some(&windows))
-        .map_err(|e| anyhow::anyhow!("--windows: {e}"))?;
-    let as_of = match as_of {
-        Some(raw) => time::Date::parse(&raw, &time::format_description::well_known::Iso8601::DATE)
-            .with_context(|| format!("--as-of: {raw} is not a date, YYYY-MM-DD"))?,
-        None => time::OffsetDateTime::now_utc().date(),
+    let query = ReportQuery {
+        windows: Some(windows),
+        as_of,
     };
-    let as_of = routes::reports::month_end(as_of).map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
-
-    let database = {
-        let url = settings.database.url.clone();
-        tokio::task::spawn_blocking(move || Database::connect(&url)).await??
-    };
-    admin::audit_report(&database).await?;
-    let threshold = settings.policy.suppression_threshold;
-    let report = {
-        let database = database.clone();
-        tokio::task::spawn_blocking(move || {
-            database.run_blocking(|conn| routes::reports::build(conn, &windows, as_of, threshold))
-        })
-        .await??
-    };
+    let (gateway, writer) = operator_gateway(settings).await?;
+    let call = operator_call(&gateway, Action::ReportServiceUsage);
+    let threshold = gateway.suppression_threshold;
+    let report = app::reports::service_usage(&gateway, &call, query)
+        .await
+        .map_err(operator_error)?;
+    let mut text = Vec::new();
     match format {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Json => writeln!(text, "{}", serde_json::to_string_pretty(&report)?)?,
         ReportFormat::Csv => {
             writeln!(
-                out,
+                text,
                 "window_months,subjects,measure,before,after,change_percent,suppressed"
             )?;
             for window in &report.windows {
                 for row in &window.measures {
                     writeln!(
-                        out,
+                        text,
                         "{},{},{},{},{},{},{}",
                         window.months,
                         window.subjects,
@@ -427,15 +419,15 @@ async fn reports_command(
             }
         }
         ReportFormat::Table => {
-            writeln!(out, "Emergency service use before and after enrolment, as of {} (counts below {} suppressed)", report.as_of, threshold)?;
+            writeln!(text, "Emergency service use before and after enrolment, as of {} (counts below {} suppressed)", report.as_of, threshold)?;
             for window in &report.windows {
                 writeln!(
-                    out,
+                    text,
                     "\n{} months: {} subjects counted",
                     window.months, window.subjects
                 )?;
                 writeln!(
-                    out,
+                    text,
                     "  {:<22} {:>8} {:>8} {:>9}",
                     "measure", "before", "after", "change"
                 )?;
@@ -451,7 +443,7 @@ async fn reports_command(
                         |c| format!("{c:+.1}%"),
                     );
                     writeln!(
-                        out,
+                        text,
                         "  {:<22} {:>8} {:>8} {:>9}",
                         row.label,
                         row.before.to_string(),
@@ -462,7 +454,75 @@ async fn reports_command(
             }
         }
     }
+    // The entry, with the digest of exactly what is printed, is durable before it is.
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &text));
+    call.audit
+        .record(Decision::Granted, "ok", Some(digest))
+        .await
+        .context("the audit trail cannot be written; no report")?;
+    out.write_all(&text)?;
+    drop((call, gateway));
+    tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the audit writer failed"))?;
     Ok(())
+}
+
+/// The services an operator's command calls use cases with, and the audit writer to wait
+/// for once the command is done.
+async fn operator_gateway(
+    settings: &Settings,
+) -> anyhow::Result<(Gateway, std::thread::JoinHandle<()>)> {
+    let settings_ = settings.clone();
+    let (database, signer, keys, record_types) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let database = Database::connect(&settings_.database.url).context("database.url")?;
+            let signer =
+                CheckpointSigner::load_or_create(&settings_.keys.dir, &settings_.audit.origin)
+                    .context("keys.dir")?;
+            let keys = Keyring::load_or_create(&settings_.keys.dir).context("keys.dir")?;
+            let record_types =
+                RecordTypes::load(&settings_.policy.record_types).context("policy.record_types")?;
+            Ok((database, signer, keys, record_types))
+        })
+        .await??;
+    let (audit_log, writer) = AuditLog::start(database.clone(), settings.audit.append_timeout)?;
+    let gateway = Gateway {
+        database,
+        keys: Arc::new(keys),
+        record_types: Arc::new(record_types),
+        audit_log,
+        origin: settings.audit.origin.clone(),
+        signer: Arc::new(signer),
+        suppression_threshold: settings.policy.suppression_threshold,
+    };
+    Ok((gateway, writer))
+}
+
+/// One operator command as a use-case call, audited as `cli:<login name>`.
+fn operator_call(gateway: &Gateway, action: Action) -> Call {
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let call = Call {
+        actor: Actor::Operator(operator),
+        audit: Recorder::new(
+            gateway.audit_log.clone(),
+            &uuid::Uuid::new_v4().to_string(),
+            action,
+        ),
+    };
+    let by = call.by();
+    call.audit.annotate(|entry| entry.principal_id = Some(by));
+    call
+}
+
+/// A use case's refusal in the operator's terms: a field is the flag that gave it.
+fn operator_error(error: AppError) -> anyhow::Error {
+    match error {
+        AppError::Invalid { field, message } => {
+            anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
+        }
+        other => other.into(),
+    }
 }
 
 async fn agreements_command(

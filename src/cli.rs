@@ -17,8 +17,7 @@ use crate::{
     app::{self, reports::ReportQuery, Actor, AppError, Call, Gateway},
     audit::{
         checkpoint::{CheckpointSigner, VerifierKey},
-        export::{self, ExportFormat, Exporter},
-        store::Filter,
+        export::{self, Export, ExportFormat},
         verify, Action, AuditLog, Decision, Recorder,
     },
     config::{Settings, TelemetrySettings},
@@ -27,7 +26,7 @@ use crate::{
     dev,
     domain::{
         agreement::Known, principal::roles_to_text, record_type::RecordTypes, Agency, AgencyId,
-        AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role,
+        AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role, Timestamp,
     },
     pki::PkiDirectory,
     routes,
@@ -655,14 +654,8 @@ fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> an
             to,
             out: path,
         } => {
-            let size = database.run_blocking(crate::audit::store::tree_size)?;
-            let filter = Filter {
-                from_micros: parse_cli_time("--from", from.as_deref())?,
-                to_micros: parse_cli_time("--to", to.as_deref())?,
-                before_index: Some(size),
-                ..Filter::default()
-            };
-            let mut exporter = Exporter::new(format, &settings.audit.origin);
+            let from = parse_cli_time("--from", from.as_deref())?;
+            let to = parse_cli_time("--to", to.as_deref())?;
             let mut file = path
                 .as_ref()
                 .map(|path| {
@@ -672,9 +665,10 @@ fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> an
                 })
                 .transpose()?;
             let written = database.run_blocking(|conn| {
+                let export = Export::begin(conn, format, &settings.audit.origin, from, to)?;
                 Ok(match file.as_mut() {
-                    Some(file) => export::write_all(conn, &filter, &mut exporter, file),
-                    None => export::write_all(conn, &filter, &mut exporter, out),
+                    Some(file) => export::write_all(conn, export, file),
+                    None => export::write_all(conn, export, out),
                 })
             })??;
             if let Some(mut file) = file {
@@ -686,10 +680,9 @@ fn audit(command: AuditCommand, settings: &Settings, out: &mut impl Write) -> an
     Ok(())
 }
 
-fn parse_cli_time(flag: &str, raw: Option<&str>) -> anyhow::Result<Option<i64>> {
+fn parse_cli_time(flag: &str, raw: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
     raw.map(|raw| {
-        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-            .map(|t| crate::domain::Timestamp::from(t).micros())
+        Timestamp::parse_rfc3339(raw)
             .with_context(|| format!("{flag}: {raw} is not an RFC 3339 timestamp"))
     })
     .transpose()

@@ -24,7 +24,7 @@ use crate::{
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
     ops,
-    routes::{self, audit::AuditContext, openapi::OpenApiJson},
+    routes::{self, openapi::OpenApiJson},
     telemetry,
     tls::{self, ClientVerifier, PeerCertificate},
 };
@@ -117,10 +117,6 @@ impl Application {
         let keyring = web::Data::new(keyring);
         let record_types = web::Data::new(record_types);
         let settings_data = web::Data::new(settings.clone());
-        let audit_context = web::Data::new(AuditContext {
-            origin: settings.audit.origin.clone(),
-            signer: Arc::clone(&signer),
-        });
         let gateway = web::Data::new(Gateway {
             database: database.clone(),
             keys: keyring.clone().into_inner(),
@@ -142,7 +138,6 @@ impl Application {
                 .app_data(metrics_data.clone())
                 .app_data(database_data.clone())
                 .app_data(audit_data.clone())
-                .app_data(audit_context.clone())
                 .app_data(keyring.clone())
                 .app_data(record_types.clone())
                 .app_data(settings_data.clone())

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{input, AppError, Call, Gateway};
+use super::{error::Rule, input, AppError, Call, Gateway};
 use crate::{
     audit::{
         export::{Export, ExportFormat, PAGE},
@@ -492,6 +492,18 @@ pub struct Reviewed {
     pub outcome: ReviewOutcome,
 }
 
+/// Whoever broke the glass cannot clear their own emergency access, even holding the
+/// auditor's role as well: the review must be someone else's.
+fn may_review(reviewer: &str, broke_glass: Option<&str>) -> Result<(), AppError> {
+    if broke_glass == Some(reviewer) {
+        return Err(AppError::refused(
+            Rule::OwnAlert,
+            "A principal may not review their own break-glass access.",
+        ));
+    }
+    Ok(())
+}
+
 /// Records an IG auditor's verdict on one alert; each alert is reviewed once.
 pub async fn review(
     gateway: &Gateway,
@@ -513,6 +525,7 @@ pub async fn review(
         row.ok_or_else(|| AppError::NotFound("No break-glass access at that index.".into()))?;
     let subject = row.subject_id.clone();
     call.audit.annotate(|entry| entry.subject_id = subject);
+    may_review(&call.by(), row.principal_id.as_deref())?;
     if reviewed {
         return Err(DbError::Conflict(Conflict::AlreadyReviewed).into());
     }
@@ -650,6 +663,20 @@ mod tests {
         let now = Timestamp::now();
         assert!(!is_overdue(now.hours_before(71), now));
         assert!(is_overdue(now.hours_before(73), now));
+    }
+
+    #[test]
+    fn no_one_reviews_their_own_break_glass_access() {
+        let refused = may_review("police-mentor", Some("police-mentor")).unwrap_err();
+        assert!(matches!(
+            refused,
+            AppError::Refused {
+                rule: Rule::OwnAlert,
+                ..
+            }
+        ));
+        assert!(may_review("ig-auditor", Some("police-mentor")).is_ok());
+        assert!(may_review("ig-auditor", None).is_ok());
     }
 
     #[test]

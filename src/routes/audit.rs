@@ -118,7 +118,7 @@ pub async fn alerts(call: Call, gateway: web::Data<Gateway>) -> Result<Json<Aler
 #[utoipa::path(post, path = "/v1/audit/alerts/{leaf_index}/review", tag = "audit",
     params(("leaf_index" = u64, Path)), request_body = ReviewRequest,
     responses((status = 200, body = Reviewed),
-              (status = 403, description = "Not an IG auditor", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an IG auditor, or the alert is the reviewer's own break-glass access (`own_alert`)", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "No break-glass access at that index", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Already reviewed", body = Problem, content_type = "application/problem+json")))]
 pub async fn review(

@@ -413,18 +413,19 @@ fn break_glass_reads() -> Filter {
     }
 }
 
-/// An alert is an emergency read that was granted.
+/// An alert is an emergency read the gateway decided on, granted or refused: an attempt
+/// is as much for the IG auditor to see as an access. (A server error decided nothing.)
 fn is_alert(row: &StoredEntry) -> bool {
     row.break_glass
         && row.action() == Some(Action::RecordsRead)
-        && row.decision() == Some(Decision::Granted)
+        && matches!(row.decision(), Some(Decision::Granted | Decision::Denied))
 }
 
 fn is_overdue(at: Timestamp, now: Timestamp) -> bool {
     at < now.hours_before(REVIEW_WITHIN_HOURS)
 }
 
-/// Break-glass reads not yet reviewed, oldest first.
+/// Break-glass reads and attempts not yet reviewed, oldest first.
 pub async fn alerts(gateway: &Gateway, call: &Call) -> Result<Alerts, AppError> {
     auditor(call)?;
     let (rows, reviewed): (_, BTreeSet<LeafIndex>) = gateway
@@ -641,8 +642,10 @@ mod tests {
     }
 
     #[test]
-    fn alerts_are_granted_break_glass_reads() {
+    fn alerts_are_break_glass_reads_granted_or_refused() {
         assert!(is_alert(&row("records.read", Decision::Granted, true)));
+        assert!(is_alert(&row("records.read", Decision::Denied, true)));
+        assert!(!is_alert(&row("records.read", Decision::Error, true)));
         assert!(!is_alert(&row("records.read", Decision::Granted, false)));
         assert!(!is_alert(&row("subject.lookup", Decision::Granted, true)));
     }

@@ -110,7 +110,7 @@ pub async fn export(
 }
 
 #[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit",
-    responses((status = 200, description = "Break-glass accesses not yet reviewed, oldest first", body = Alerts)))]
+    responses((status = 200, description = "Break-glass reads and refused attempts not yet reviewed, oldest first", body = Alerts)))]
 pub async fn alerts(call: Call, gateway: web::Data<Gateway>) -> Result<Json<Alerts>, ApiError> {
     Ok(Json(audit::alerts(&gateway, &call).await?))
 }

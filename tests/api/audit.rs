@@ -513,3 +513,43 @@ async fn the_principal_who_broke_the_glass_may_not_review_it() {
     assert_eq!(review(&app, &other, leaf).await.status(), 200);
     assert!(alert_indexes(&app, &other).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_break_glass_attempt_is_an_alert_that_can_be_reviewed() {
+    use concordat::audit::{Action, AuditLog, PendingEntry};
+    let app = spawn_app().await;
+    let client = auditor(&app).await;
+    // Refused attempts as the records use case writes them: flagged, with the justification.
+    let (log, _writer) = AuditLog::start(app.database.clone(), Duration::from_secs(5)).unwrap();
+    let attempt = |decision: Decision, reason: &str| {
+        let mut entry = PendingEntry::new("attempt", Action::RecordsRead, decision, reason);
+        entry.principal_id = Some("police-mentor".into());
+        entry.subject_id = Some("subj_attempted".into());
+        entry.purpose = Some("care_coordination".into());
+        entry.break_glass = true;
+        entry.justification = Some("Person on a bridge, immediate risk to life".into());
+        entry
+    };
+    let refused = log
+        .append(attempt(Decision::Denied, "purpose"))
+        .await
+        .unwrap()
+        .leaf_index
+        .0;
+    // A server error is not an access attempt the gateway decided on.
+    log.append(attempt(Decision::Error, "internal"))
+        .await
+        .unwrap();
+
+    let alerts = app.get_json(&client, "/v1/audit/alerts").await;
+    let listed = alerts["alerts"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{alerts}");
+    assert_eq!(listed[0]["leaf_index"], refused);
+    assert_eq!(listed[0]["subject_id"], "subj_attempted");
+    assert_eq!(
+        listed[0]["justification"],
+        "Person on a bridge, immediate risk to life"
+    );
+    assert_eq!(review(&app, &client, refused).await.status(), 200);
+    assert!(alert_indexes(&app, &client).await.is_empty());
+}

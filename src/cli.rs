@@ -472,16 +472,15 @@ async fn reports_command(
 async fn operator_gateway(
     settings: &Settings,
 ) -> anyhow::Result<(Gateway, std::thread::JoinHandle<()>)> {
-    let settings_ = settings.clone();
+    let owned = settings.clone();
     let (database, signer, keys, record_types) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let database = Database::connect(&settings_.database.url).context("database.url")?;
-            let signer =
-                CheckpointSigner::load_or_create(&settings_.keys.dir, &settings_.audit.origin)
-                    .context("keys.dir")?;
-            let keys = Keyring::load_or_create(&settings_.keys.dir).context("keys.dir")?;
+            let database = Database::connect(&owned.database.url).context("database.url")?;
+            let signer = CheckpointSigner::load_or_create(&owned.keys.dir, &owned.audit.origin)
+                .context("keys.dir")?;
+            let keys = Keyring::load_or_create(&owned.keys.dir).context("keys.dir")?;
             let record_types =
-                RecordTypes::load(&settings_.policy.record_types).context("policy.record_types")?;
+                RecordTypes::load(&owned.policy.record_types).context("policy.record_types")?;
             Ok((database, signer, keys, record_types))
         })
         .await??;

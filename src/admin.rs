@@ -1,6 +1,5 @@
 //! Operator actions outside the HTTP API that still leave audit entries: importing
-//! agreement files (the admin's `concordat agreements import`, and development mode) and
-//! printing evaluation reports (`concordat reports`).
+//! agreement files (the admin's `concordat agreements import`, and development mode).
 //! Each action is appended to the audit trail through the audit module's own writer
 //! before it changes anything, as every API change is.
 
@@ -78,30 +77,4 @@ pub async fn import_agreements(
         .await?
         .map_err(|_| anyhow::anyhow!("the audit writer failed"))?;
     Ok(imported)
-}
-
-/// Records an operator's evaluation report before it is printed.
-pub async fn audit_report(database: &Database) -> anyhow::Result<()> {
-    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-    let (log, writer) = AuditLog::start(database.clone(), AUDIT_TIMEOUT)?;
-    let mut entry = PendingEntry::new(
-        &uuid::Uuid::new_v4().to_string(),
-        crate::audit::Action::ReportServiceUsage,
-        Decision::Granted,
-        "ok",
-    );
-    entry.principal_id = Some(format!("cli:{operator}"));
-    entry.purpose = Some("service_evaluation".into());
-    entry.released = crate::domain::evaluation::Measure::ALL
-        .iter()
-        .map(|m| format!("report.service_usage.{}", m.name()))
-        .collect();
-    log.append(entry)
-        .await
-        .context("the audit trail cannot be written; no report")?;
-    drop(log);
-    tokio::task::spawn_blocking(move || writer.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the audit writer failed"))?;
-    Ok(())
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod crypto;

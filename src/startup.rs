@@ -17,14 +17,12 @@ use crate::{
     app::Gateway,
     audit::{checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
-    crypto::Keyring,
     db::Database,
-    domain::record_type::RecordTypes,
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
     ops,
-    routes::{self, audit::AuditContext, openapi::OpenApiJson},
+    routes::{self, openapi::OpenApiJson},
     telemetry,
     tls::{self, ClientVerifier, PeerCertificate},
 };
@@ -60,30 +58,26 @@ impl std::fmt::Debug for Application {
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         // Opening the pool, migrating and reading keys block on I/O: keep them off the
-        // executor.
-        let (url, keys, origin) = (
-            settings.database.url.clone(),
-            settings.keys.dir.clone(),
-            settings.audit.origin.clone(),
-        );
-        let record_types_path = settings.policy.record_types.clone();
-        let (database, signer, keyring, record_types) =
-            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let database = Database::connect(&url).context("database.url")?;
-                let applied = database.migrate()?;
-                if !applied.is_empty() {
-                    tracing::info!(?applied, "database migrated");
-                }
-                let signer =
-                    CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
-                let keyring = Keyring::load_or_create(&keys).context("keys.dir")?;
-                let record_types =
-                    RecordTypes::load(&record_types_path).context("policy.record_types")?;
-                Ok((database, Arc::new(signer), keyring, record_types))
-            })
-            .await??;
+        // executor. The audit writer starts once the schema is there.
+        let url = settings.database.url.clone();
+        let database = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let database = Database::connect(&url).context("database.url")?;
+            let applied = database.migrate()?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "database migrated");
+            }
+            Ok(database)
+        })
+        .await??;
         let (audit_log, audit_writer) =
             AuditLog::start(database.clone(), settings.audit.append_timeout)?;
+        let gateway = {
+            let (settings, database, audit_log) =
+                (settings.clone(), database.clone(), audit_log.clone());
+            tokio::task::spawn_blocking(move || Gateway::load(&settings, database, audit_log))
+                .await??
+        };
+        let signer = Arc::clone(&gateway.signer);
 
         let metrics = Metrics::new()?;
         let verifier = ClientVerifier::load(
@@ -113,23 +107,8 @@ impl Application {
         });
         let metrics_data = web::Data::new(metrics.clone());
         let database_data = web::Data::new(database.clone());
-        let audit_data = web::Data::new(audit_log.clone());
-        let keyring = web::Data::new(keyring);
-        let record_types = web::Data::new(record_types);
-        let settings_data = web::Data::new(settings.clone());
-        let audit_context = web::Data::new(AuditContext {
-            origin: settings.audit.origin.clone(),
-            signer: Arc::clone(&signer),
-        });
-        let gateway = web::Data::new(Gateway {
-            database: database.clone(),
-            keys: keyring.clone().into_inner(),
-            record_types: record_types.clone().into_inner(),
-            audit_log: audit_log.clone(),
-            origin: settings.audit.origin.clone(),
-            signer: Arc::clone(&signer),
-            suppression_threshold: settings.policy.suppression_threshold,
-        });
+        let record_types = web::Data::from(Arc::clone(&gateway.record_types));
+        let gateway = web::Data::new(gateway);
         let openapi = web::Data::new(OpenApiJson::build()?);
         let max_body_bytes = settings.limits.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -141,11 +120,7 @@ impl Application {
                 .app_data(identity.clone())
                 .app_data(metrics_data.clone())
                 .app_data(database_data.clone())
-                .app_data(audit_data.clone())
-                .app_data(audit_context.clone())
-                .app_data(keyring.clone())
                 .app_data(record_types.clone())
-                .app_data(settings_data.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))

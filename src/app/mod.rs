@@ -21,10 +21,12 @@ pub mod subjects;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 pub use error::AppError;
 
 use crate::{
     audit::{checkpoint::CheckpointSigner, AuditLog, Recorder},
+    config::Settings,
     crypto::Keyring,
     db::Database,
     domain::{record_type::RecordTypes, AgencyId, Principal, Role},
@@ -42,6 +44,32 @@ pub struct Gateway {
     pub signer: Arc<CheckpointSigner>,
     /// Counts below this are suppressed in evaluation reports.
     pub suppression_threshold: u32,
+}
+
+impl Gateway {
+    /// Loads what the use cases need beside the database and the trail: the checkpoint
+    /// key, the data keys and the record types. Blocking (it reads files): call it off the
+    /// executor. The gateway and the command line both build theirs here.
+    pub fn load(
+        settings: &Settings,
+        database: Database,
+        audit_log: AuditLog,
+    ) -> anyhow::Result<Self> {
+        let signer = CheckpointSigner::load_or_create(&settings.keys.dir, &settings.audit.origin)
+            .context("keys.dir")?;
+        let keys = Keyring::load_or_create(&settings.keys.dir).context("keys.dir")?;
+        let record_types =
+            RecordTypes::load(&settings.policy.record_types).context("policy.record_types")?;
+        Ok(Self {
+            database,
+            keys: Arc::new(keys),
+            record_types: Arc::new(record_types),
+            audit_log,
+            origin: settings.audit.origin.clone(),
+            signer: Arc::new(signer),
+            suppression_threshold: settings.policy.suppression_threshold,
+        })
+    }
 }
 
 /// Who makes a call.

@@ -18,7 +18,7 @@ pub fn checkpoint_now(
     origin: &str,
 ) -> Result<Option<u64>, DbError> {
     let size = store::tree_size(conn)?;
-    let latest = store::latest_checkpoint(conn)?.map_or(0, |c| c.tree_size as u64);
+    let latest = store::latest_checkpoint(conn)?.map_or(0, |c| c.size());
     if size == 0 || size <= latest {
         return Ok(None);
     }

@@ -1,14 +1,21 @@
 //! Exports of the audit trail, written page by page so a million entries never sit in
 //! memory: NDJSON (each line exactly the hashed leaf data, so anyone can recompute the
 //! tree), CSV for spreadsheets, and a FHIR R4 Bundle of AuditEvent resources.
+//!
+//! [`Export`] is the paging, in one place for every caller: the API streams its chunks,
+//! the CLI writes them to a file.
 
 use serde_json::{json, Value};
 
 use super::{
     entry::{AuditEntry, Decision},
     store::{self, Filter, StoredEntry},
+    Action, LeafIndex,
 };
-use crate::db::{DbConnection, DbError};
+use crate::{
+    db::{DbConnection, DbError},
+    domain::{purpose::Purpose, Timestamp},
+};
 
 /// Entries fetched per database round trip.
 pub const PAGE: i64 = 1000;
@@ -56,17 +63,104 @@ const CSV_COLUMNS: [&str; 20] = [
     "response_sha256",
 ];
 
-/// Writes one export: [`Exporter::begin`], then [`Exporter::page`] per page, then
-/// [`Exporter::end`].
+/// Where an export has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Start,
+    After(Option<LeafIndex>),
+    Finished,
+}
+
+/// One export of the trail as it stood when the export began, handed out a chunk at a
+/// time: the format's opening, a page of entries per chunk, then its closing.
 #[derive(Debug)]
-pub struct Exporter {
+pub struct Export {
+    writer: Writer,
+    filter: Filter,
+    stage: Stage,
+}
+
+impl Export {
+    /// Fixes the export's end at the current tree size, so that a busy gateway cannot keep
+    /// it open (and an export's own entry, written after this, is not part of it).
+    pub fn begin(
+        conn: &mut DbConnection,
+        format: ExportFormat,
+        origin: &str,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Result<Self, DbError> {
+        let size = store::tree_size(conn)?;
+        Ok(Self {
+            writer: Writer::new(format, origin),
+            filter: Filter {
+                from,
+                to,
+                before_index: Some(LeafIndex(size)),
+                ..Filter::default()
+            },
+            stage: Stage::Start,
+        })
+    }
+
+    pub fn format(&self) -> ExportFormat {
+        self.writer.format
+    }
+
+    /// Entries written so far.
+    pub fn written(&self) -> u64 {
+        self.writer.written
+    }
+
+    /// The next bytes of the export; `None` once it is complete.
+    pub fn next_chunk(&mut self, conn: &mut DbConnection) -> Result<Option<Vec<u8>>, DbError> {
+        match self.stage {
+            Stage::Start => {
+                self.stage = Stage::After(None);
+                Ok(Some(self.writer.begin()))
+            }
+            Stage::After(after) => {
+                let page = store::entries(conn, &self.filter, after, PAGE)?;
+                match page.last() {
+                    Some(last) => {
+                        self.stage = Stage::After(Some(last.index()));
+                        Ok(Some(self.writer.page(&page)?))
+                    }
+                    None => {
+                        self.stage = Stage::Finished;
+                        Ok(Some(self.writer.end()))
+                    }
+                }
+            }
+            Stage::Finished => Ok(None),
+        }
+    }
+}
+
+/// Everything `export` holds, written to `out` (the CLI's export). Returns the number of
+/// entries written.
+pub fn write_all(
+    conn: &mut DbConnection,
+    mut export: Export,
+    out: &mut impl std::io::Write,
+) -> Result<u64, anyhow::Error> {
+    while let Some(chunk) = export.next_chunk(conn)? {
+        out.write_all(&chunk)?;
+    }
+    Ok(export.written())
+}
+
+/// Encodes entries in one format: [`Writer::begin`], then [`Writer::page`] per page, then
+/// [`Writer::end`].
+#[derive(Debug)]
+struct Writer {
     format: ExportFormat,
     origin: String,
     written: u64,
 }
 
-impl Exporter {
-    pub fn new(format: ExportFormat, origin: &str) -> Self {
+impl Writer {
+    fn new(format: ExportFormat, origin: &str) -> Self {
         Self {
             format,
             origin: origin.to_owned(),
@@ -74,7 +168,7 @@ impl Exporter {
         }
     }
 
-    pub fn begin(&self) -> Vec<u8> {
+    fn begin(&self) -> Vec<u8> {
         match self.format {
             ExportFormat::Ndjson => Vec::new(),
             ExportFormat::Csv => format!("{}\r\n", CSV_COLUMNS.join(",")).into_bytes(),
@@ -84,7 +178,7 @@ impl Exporter {
         }
     }
 
-    pub fn page(&mut self, entries: &[StoredEntry]) -> Result<Vec<u8>, DbError> {
+    fn page(&mut self, entries: &[StoredEntry]) -> Result<Vec<u8>, DbError> {
         let mut out = Vec::with_capacity(entries.len() * 600);
         for stored in entries {
             match self.format {
@@ -108,40 +202,17 @@ impl Exporter {
         Ok(out)
     }
 
-    pub fn end(&self) -> Vec<u8> {
+    fn end(&self) -> Vec<u8> {
         match self.format {
             ExportFormat::Fhir => b"]}\n".to_vec(),
             _ => Vec::new(),
         }
     }
-
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-}
-
-/// Everything matching `filter`, written to `out` (the CLI's export).
-pub fn write_all(
-    conn: &mut DbConnection,
-    filter: &Filter,
-    exporter: &mut Exporter,
-    out: &mut impl std::io::Write,
-) -> Result<u64, anyhow::Error> {
-    out.write_all(&exporter.begin())?;
-    let mut after = None;
-    loop {
-        let page = store::entries(conn, filter, after, PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.leaf_index as u64);
-        out.write_all(&exporter.page(&page)?)?;
-    }
-    out.write_all(&exporter.end())?;
-    Ok(exporter.written())
 }
 
 /// A stable resource id derived from the leaf index: the same entry, the same id.
 fn uuid_for(entry: &StoredEntry) -> uuid::Uuid {
-    uuid::Uuid::from_u64_pair(0x636f_6e63_6f72_6461, entry.leaf_index as u64)
+    uuid::Uuid::from_u64_pair(0x636f_6e63_6f72_6461, entry.index().0)
 }
 
 /// Spreadsheet programs run cells that begin with these as formulas; a leading
@@ -200,15 +271,14 @@ fn set(object: &mut Value, key: &str, value: Value) {
 }
 
 /// HL7 v3 ActReason codes for the gateway's purposes (FHIR `purposeOfEvent`).
-fn purpose_of_use(purpose: &str) -> Option<(&'static str, &'static str)> {
+fn purpose_of_use(purpose: Purpose) -> (&'static str, &'static str) {
     match purpose {
-        "crisis_response" => Some(("ETREAT", "Emergency Treatment")),
-        "care_coordination" => Some(("COC", "coordination of care")),
-        "safeguarding" => Some(("PUBHLTH", "public health")),
-        "service_evaluation" => Some(("HQUALIMP", "health quality improvement")),
-        "audit" => Some(("HOPERAT", "healthcare operations")),
-        "subject_access" => Some(("PATRQT", "patient requested")),
-        _ => None,
+        Purpose::CrisisResponse => ("ETREAT", "Emergency Treatment"),
+        Purpose::CareCoordination => ("COC", "coordination of care"),
+        Purpose::Safeguarding => ("PUBHLTH", "public health"),
+        Purpose::ServiceEvaluation => ("HQUALIMP", "health quality improvement"),
+        Purpose::Audit => ("HOPERAT", "healthcare operations"),
+        Purpose::SubjectAccess => ("PATRQT", "patient requested"),
     }
 }
 
@@ -218,7 +288,7 @@ pub fn audit_event(entry: &AuditEntry, origin: &str) -> Value {
     let mut purposes = Vec::new();
     if let Some(purpose) = &entry.purpose {
         let mut coding = vec![json!({"system": "urn:concordat:purpose", "code": purpose})];
-        if let Some((code, display)) = purpose_of_use(purpose) {
+        if let Some((code, display)) = purpose.parse().ok().map(purpose_of_use) {
             coding.insert(0, json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": code, "display": display}));
         }
         purposes.push(json!({"coding": coding}));
@@ -275,7 +345,8 @@ pub fn audit_event(entry: &AuditEntry, origin: &str) -> Value {
         "id": entry.leaf_index.to_string(),
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
         "subtype": [{"system": "urn:concordat:action", "code": entry.action}],
-        "action": if entry.action.ends_with(".read") || entry.action.starts_with("audit.") { "R" } else { "E" },
+        // A name no version of the gateway writes cannot be classified: "execute".
+        "action": Action::parse(&entry.action).map_or("E", |action| action.fhir().code()),
         "recorded": entry.time,
         "outcome": outcome,
         "outcomeDesc": entry.reason,
@@ -341,6 +412,22 @@ mod tests {
             event["agent"][0]["who"]["identifier"]["value"],
             "police-mentor"
         );
+    }
+
+    #[test]
+    fn fhir_actions_come_from_the_action_catalogue() {
+        let action_of = |name: &str| {
+            let mut entry = entry();
+            entry.action = name.to_owned();
+            audit_event(&entry, "o")["action"].clone()
+        };
+        // Disclosures are reads, whatever their names end with.
+        for name in ["records.read", "subject.lookup", "consent.history"] {
+            assert_eq!(action_of(name), "R", "{name}");
+        }
+        assert_eq!(action_of("subject.enrol"), "C");
+        assert_eq!(action_of("agreement.approve"), "U");
+        assert_eq!(action_of("no.such_action"), "E");
     }
 
     #[test]

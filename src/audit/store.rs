@@ -9,12 +9,15 @@ use diesel::{dsl::max, prelude::*};
 use super::{
     entry::{AuditEntry, PendingEntry},
     merkle::{self, CompactRange, Hash, NodeSource},
-    LeafIndex, Receipt,
+    Action, Decision, LeafIndex, Receipt,
 };
-use crate::db::{
-    conflict_on_unique,
-    schema::{audit_checkpoints, audit_entries, audit_nodes},
-    DbConnection, DbError,
+use crate::{
+    db::{
+        conflict_on_unique,
+        schema::{audit_checkpoints, audit_entries, audit_nodes},
+        DbConnection, DbError,
+    },
+    domain::Timestamp,
 };
 
 /// Entry rows per multi-row INSERT on SQLite (11 parameters each, well inside its limit).
@@ -38,7 +41,8 @@ struct EntryRow {
     leaf_data: Vec<u8>,
 }
 
-/// An entry as stored: its searchable columns and its leaf data.
+/// An entry as stored: its searchable columns, exactly as the database holds them (so that
+/// verification can compare them with the hashed entry), and its leaf data.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_entries)]
 pub struct StoredEntry {
@@ -53,6 +57,25 @@ pub struct StoredEntry {
     pub purpose: Option<String>,
     pub break_glass: bool,
     pub leaf_data: Vec<u8>,
+}
+
+impl StoredEntry {
+    pub fn index(&self) -> LeafIndex {
+        LeafIndex::from_stored(self.leaf_index)
+    }
+
+    pub fn time(&self) -> Timestamp {
+        Timestamp::from_micros(self.time_micros)
+    }
+
+    /// `None` for a name no version of the gateway writes.
+    pub fn action(&self) -> Option<Action> {
+        Action::parse(&self.action)
+    }
+
+    pub fn decision(&self) -> Option<Decision> {
+        Decision::parse(&self.decision)
+    }
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -70,6 +93,13 @@ pub struct StoredCheckpoint {
     pub root_hash: Vec<u8>,
     pub signed_note: String,
     pub created_at: i64,
+}
+
+impl StoredCheckpoint {
+    /// The number of entries the checkpoint covers.
+    pub fn size(&self) -> u64 {
+        u64::try_from(self.tree_size).unwrap_or_default()
+    }
 }
 
 /// The last leaf covered by node (`level`, `index`).
@@ -125,7 +155,9 @@ fn append_locked(
             leaf_hash: leaf,
         });
         entries.push(EntryRow {
-            leaf_index: i64::try_from(leaf_index.0).map_err(|_| corrupt("tree too large"))?,
+            leaf_index: leaf_index
+                .stored()
+                .ok_or_else(|| corrupt("tree too large"))?,
             time_micros: entry.time_micros().ok_or_else(|| corrupt("entry time"))?,
             request_id: entry.request_id,
             principal_id: entry.principal_id,
@@ -203,7 +235,7 @@ pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
     let last: Option<i64> = audit_entries::table
         .select(max(audit_entries::leaf_index))
         .first(conn)?;
-    Ok(last.map_or(0, |last| last as u64 + 1))
+    Ok(last.map_or(0, |last| LeafIndex::from_stored(last).0 + 1))
 }
 
 /// Stored perfect-subtree hashes, for roots and proofs.
@@ -222,10 +254,30 @@ impl NodeSource for StoredNodes<'_> {
     }
 }
 
-pub fn leaf_data(conn: &mut DbConnection, leaf_index: u64) -> Result<Option<Vec<u8>>, DbError> {
+/// The stored column value of `index`; an index beyond any stored one matches nothing.
+fn stored(index: LeafIndex) -> i64 {
+    index.stored().unwrap_or(i64::MAX)
+}
+
+pub fn leaf_data(
+    conn: &mut DbConnection,
+    leaf_index: LeafIndex,
+) -> Result<Option<Vec<u8>>, DbError> {
     Ok(audit_entries::table
-        .find(leaf_index as i64)
+        .find(stored(leaf_index))
         .select(audit_entries::leaf_data)
+        .first(conn)
+        .optional()?)
+}
+
+/// The entry at `leaf_index`, if there is one.
+pub fn entry_at(
+    conn: &mut DbConnection,
+    leaf_index: LeafIndex,
+) -> Result<Option<StoredEntry>, DbError> {
+    Ok(audit_entries::table
+        .find(stored(leaf_index))
+        .select(StoredEntry::as_select())
         .first(conn)
         .optional()?)
 }
@@ -233,17 +285,19 @@ pub fn leaf_data(conn: &mut DbConnection, leaf_index: u64) -> Result<Option<Vec<
 /// Search criteria; every one is optional and they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub from_micros: Option<i64>,
-    pub to_micros: Option<i64>,
+    /// Entries at or after.
+    pub from: Option<Timestamp>,
+    /// Entries before.
+    pub to: Option<Timestamp>,
     pub principal_id: Option<String>,
     pub agency_id: Option<String>,
     pub subject_id: Option<String>,
-    pub action: Option<String>,
-    pub decision: Option<String>,
+    pub action: Option<Action>,
+    pub decision: Option<Decision>,
     pub break_glass: Option<bool>,
     /// Only entries below this leaf index: a fixed end for exports and verification while
     /// the log goes on growing.
-    pub before_index: Option<u64>,
+    pub before_index: Option<LeafIndex>,
 }
 
 /// Up to `limit` entries matching `filter` after leaf index `after`, in leaf order. The
@@ -251,7 +305,7 @@ pub struct Filter {
 pub fn entries(
     conn: &mut DbConnection,
     filter: &Filter,
-    after: Option<u64>,
+    after: Option<LeafIndex>,
     limit: i64,
 ) -> Result<Vec<StoredEntry>, DbError> {
     let mut query = audit_entries::table
@@ -260,13 +314,13 @@ pub fn entries(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(audit_entries::leaf_index.gt(after as i64));
+        query = query.filter(audit_entries::leaf_index.gt(stored(after)));
     }
-    if let Some(from) = filter.from_micros {
-        query = query.filter(audit_entries::time_micros.ge(from));
+    if let Some(from) = filter.from {
+        query = query.filter(audit_entries::time_micros.ge(from.micros()));
     }
-    if let Some(to) = filter.to_micros {
-        query = query.filter(audit_entries::time_micros.lt(to));
+    if let Some(to) = filter.to {
+        query = query.filter(audit_entries::time_micros.lt(to.micros()));
     }
     if let Some(principal) = &filter.principal_id {
         query = query.filter(audit_entries::principal_id.eq(principal.clone()));
@@ -277,17 +331,17 @@ pub fn entries(
     if let Some(subject) = &filter.subject_id {
         query = query.filter(audit_entries::subject_id.eq(subject.clone()));
     }
-    if let Some(action) = &filter.action {
-        query = query.filter(audit_entries::action.eq(action.clone()));
+    if let Some(action) = filter.action {
+        query = query.filter(audit_entries::action.eq(action.name()));
     }
-    if let Some(decision) = &filter.decision {
-        query = query.filter(audit_entries::decision.eq(decision.clone()));
+    if let Some(decision) = filter.decision {
+        query = query.filter(audit_entries::decision.eq(decision.as_str()));
     }
     if let Some(break_glass) = filter.break_glass {
         query = query.filter(audit_entries::break_glass.eq(break_glass));
     }
     if let Some(before) = filter.before_index {
-        query = query.filter(audit_entries::leaf_index.lt(before as i64));
+        query = query.filter(audit_entries::leaf_index.lt(stored(before)));
     }
     Ok(query.load(conn)?)
 }
@@ -340,10 +394,10 @@ pub(super) fn insert_checkpoint(
     signed_note: &str,
 ) -> Result<(), DbError> {
     let row = StoredCheckpoint {
-        tree_size: tree_size as i64,
+        tree_size: i64::try_from(tree_size).map_err(|_| corrupt("tree too large"))?,
         root_hash: root.to_vec(),
         signed_note: signed_note.to_owned(),
-        created_at: crate::domain::Timestamp::now().micros(),
+        created_at: Timestamp::now().micros(),
     };
     match diesel::insert_into(audit_checkpoints::table)
         .values(&row)

@@ -16,6 +16,7 @@ use super::{
     entry::format_time,
     merkle::{self, CompactRange, Hash},
     store::{self, covers_to, StoredEntry, StoredNode, StoredNodes},
+    LeafIndex,
 };
 use crate::db::{Database, DbConnection, DbError};
 
@@ -25,7 +26,7 @@ const NODE_PAGE: i64 = 20_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
     #[error("leaf {index}: {reason}")]
-    Leaf { index: u64, reason: String },
+    Leaf { index: LeafIndex, reason: String },
     #[error("checkpoint at tree size {tree_size}: {reason}")]
     Checkpoint { tree_size: u64, reason: String },
     #[error("witness checkpoint: {0}")]
@@ -38,7 +39,7 @@ pub struct Report {
     pub checkpoints: usize,
 }
 
-fn leaf_fault(index: u64, reason: impl Into<String>) -> Failure {
+fn leaf_fault(index: LeafIndex, reason: impl Into<String>) -> Failure {
     Failure::Leaf {
         index,
         reason: reason.into(),
@@ -75,8 +76,8 @@ impl TreeCheck {
         row: &StoredEntry,
         stored_nodes: &mut impl Iterator<Item = StoredNode>,
     ) -> Result<(), Failure> {
-        let position = self.range.size();
-        if row.leaf_index != position as i64 {
+        let position = LeafIndex(self.range.size());
+        if position.stored() != Some(row.leaf_index) {
             return Err(leaf_fault(
                 position,
                 format!(
@@ -150,7 +151,7 @@ impl TreeCheck {
         }
         if stored_nodes.next().is_some() {
             return Err(leaf_fault(
-                self.range.size(),
+                LeafIndex(self.range.size()),
                 "Merkle nodes are stored beyond the last entry",
             ));
         }
@@ -163,7 +164,7 @@ impl TreeCheck {
 /// and re-encoding would only cost time.)
 #[derive(Deserialize)]
 struct HashedColumns<'a> {
-    leaf_index: u64,
+    leaf_index: LeafIndex,
     #[serde(borrow)]
     time: Cow<'a, str>,
     #[serde(borrow)]
@@ -205,7 +206,7 @@ struct NodePager<'a> {
     buffer: VecDeque<StoredNode>,
     after: Option<(i64, i32)>,
     /// Nodes covering leaves from this index on were appended after verification began.
-    size: u64,
+    end: LeafIndex,
     exhausted: bool,
     error: Option<DbError>,
 }
@@ -226,7 +227,7 @@ impl Iterator for NodePager<'_> {
             }
         }
         let node = self.buffer.pop_front()?;
-        if node.covers_to as u64 >= self.size {
+        if LeafIndex::from_stored(node.covers_to) >= self.end {
             self.exhausted = true;
             self.buffer.clear();
             return None;
@@ -293,7 +294,7 @@ fn check(
     let mut expected = Vec::new();
     let mut signed = Vec::new();
     for stored in &stored_checkpoints {
-        let tree_size = stored.tree_size as u64;
+        let tree_size = stored.size();
         let fault = |reason: &str| Failure::Checkpoint {
             tree_size,
             reason: reason.to_owned(),
@@ -342,7 +343,7 @@ fn check(
         conn: &mut *conn,
         buffer: VecDeque::new(),
         after: None,
-        size: total,
+        end: LeafIndex(total),
         exhausted: false,
         error: None,
     };
@@ -351,7 +352,7 @@ fn check(
         scope.spawn(move || {
             let mut after = None;
             let below = store::Filter {
-                before_index: Some(total),
+                before_index: Some(LeafIndex(total)),
                 ..store::Filter::default()
             };
             loop {
@@ -359,7 +360,7 @@ fn check(
                 let last = page
                     .as_ref()
                     .ok()
-                    .and_then(|p| p.last().map(|r| r.leaf_index as u64));
+                    .and_then(|p| p.last().map(StoredEntry::index));
                 let done = last.is_none();
                 // A closed channel means the checker stopped at a fault: stop too.
                 if pages.send(page).is_err() || done {
@@ -463,7 +464,7 @@ mod tests {
 
     fn failing_index(result: Result<u64, Failure>) -> Option<u64> {
         match result {
-            Err(Failure::Leaf { index, .. }) => Some(index),
+            Err(Failure::Leaf { index, .. }) => Some(index.0),
             _ => None,
         }
     }

@@ -8,16 +8,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
-    app::AppError,
-    audit::{
-        checkpoint::VerifierKey,
-        export::{ExportFormat, Exporter, PAGE},
-        store::{self, Filter},
-        verify, Action,
-    },
+    app::{self, audit::ExportQuery, AppError},
+    audit::{checkpoint::VerifierKey, export::ExportFormat, verify, Action},
     config::Settings,
-    db::Database,
-    domain::Timestamp,
 };
 
 #[derive(Debug, Subcommand)]
@@ -57,11 +50,6 @@ pub async fn run(
             to,
             out: path,
         } => {
-            let filter = Filter {
-                from_micros: parse_flag_time("--from", from.as_deref())?,
-                to_micros: parse_flag_time("--to", to.as_deref())?,
-                ..Filter::default()
-            };
             let mut file = path
                 .as_ref()
                 .map(|path| {
@@ -70,18 +58,24 @@ pub async fn run(
                         .with_context(|| format!("--out: cannot create {}", path.display()))
                 })
                 .transpose()?;
-            let mut exporter = Exporter::new(format, &settings.audit.origin);
-            let written = super::audited(settings, Action::AuditExport, async |database, call| {
-                call.audit
-                    .annotate(|entry| entry.purpose = Some("audit".into()));
-                call.record_before_change().await?;
-                let sink: &mut dyn Write = match file.as_mut() {
-                    Some(file) => file,
-                    None => out,
-                };
-                export_pages(database, filter, &mut exporter, sink).await
-            })
-            .await?;
+            let query = ExportQuery { format, from, to };
+            let sink: &mut dyn Write = match file.as_mut() {
+                Some(file) => file,
+                None => out,
+            };
+            let written = super::audited_with_gateway(
+                settings,
+                Action::AuditExport,
+                async |gateway, call| {
+                    let mut export = app::audit::export(gateway, call, query).await?;
+                    while let Some(chunk) = export.next_chunk().await {
+                        sink.write_all(&chunk?).map_err(AppError::internal)?;
+                    }
+                    Ok(export.written())
+                },
+            )
+            .await
+            .map_err(super::flag_error)?;
             if let Some(mut file) = file {
                 file.flush()?;
                 eprintln!("exported {written} entries");
@@ -89,40 +83,6 @@ pub async fn run(
             Ok(())
         }
     }
-}
-
-/// The trail as it stands when the export starts, page by page.
-async fn export_pages(
-    database: &Database,
-    mut filter: Filter,
-    exporter: &mut Exporter,
-    out: &mut dyn Write,
-) -> Result<u64, AppError> {
-    filter.before_index = Some(database.run(store::tree_size).await?);
-    out.write_all(&exporter.begin())
-        .map_err(AppError::internal)?;
-    let mut after = None;
-    loop {
-        let page_filter = filter.clone();
-        let page = database
-            .run(move |conn| store::entries(conn, &page_filter, after, PAGE))
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.leaf_index as u64);
-        out.write_all(&exporter.page(&page)?)
-            .map_err(AppError::internal)?;
-    }
-    out.write_all(&exporter.end()).map_err(AppError::internal)?;
-    Ok(exporter.written())
-}
-
-fn parse_flag_time(flag: &str, raw: Option<&str>) -> anyhow::Result<Option<i64>> {
-    raw.map(|raw| {
-        Timestamp::parse_rfc3339(raw)
-            .map(Timestamp::micros)
-            .with_context(|| format!("{flag}: {raw} is not an RFC 3339 timestamp"))
-    })
-    .transpose()
 }
 
 async fn verify(

@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app::{Actor, AppError, Call},
+    app::{Actor, AppError, Call, Gateway},
     audit::{Action, AuditLog, Decision, Recorder},
     config::{Settings, TelemetrySettings},
     db::Database,
@@ -189,7 +189,7 @@ impl Operator {
 }
 
 /// One command, one action: opens the operator's session, runs the use case audited, and
-/// returns once its entry is durable.
+/// returns once its entry is durable. For use cases that need only the database.
 async fn audited<T>(
     settings: &Settings,
     action: Action,
@@ -202,4 +202,37 @@ async fn audited<T>(
         .await;
     operator.close().await?;
     outcome
+}
+
+/// The same as [`audited`] for use cases that need the gateway's keys and record types.
+async fn audited_with_gateway<T>(
+    settings: &Settings,
+    action: Action,
+    work: impl AsyncFnOnce(&Gateway, &Call) -> Result<T, AppError>,
+) -> anyhow::Result<T> {
+    let operator = Operator::open(settings).await?;
+    let gateway = {
+        let (settings, database, log) = (
+            settings.clone(),
+            operator.database.clone(),
+            operator.log.clone(),
+        );
+        tokio::task::spawn_blocking(move || Gateway::load(&settings, database, log)).await??
+    };
+    let outcome = operator
+        .audited(action, async |call| work(&gateway, call).await)
+        .await;
+    drop(gateway);
+    operator.close().await?;
+    outcome
+}
+
+/// A use case's refusal in the operator's terms: the field is the flag that gave it.
+fn flag_error(error: anyhow::Error) -> anyhow::Error {
+    match error.downcast_ref::<AppError>() {
+        Some(AppError::Invalid { field, message }) => {
+            anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
+        }
+        _ => error,
+    }
 }

@@ -1,11 +1,19 @@
-//! `concordat reports`: programme evaluation, audited like the API's report.
+//! `concordat reports`: programme evaluation, through the same use case as the API's
+//! report, audited before anything is printed.
 
 use std::io::Write;
 
-use anyhow::Context;
 use clap::Subcommand;
+use ring::digest::{digest, SHA256};
 
-use crate::{admin, config::Settings, db::Database, routes};
+use crate::{
+    app::{
+        reports::{self, ReportQuery, ServiceUsage},
+        AppError,
+    },
+    audit::{Action, Decision},
+    config::Settings,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportsCommand {
@@ -39,30 +47,34 @@ pub async fn run(
         as_of,
         format,
     } = command;
-    let windows = routes::reports::parse_windows(Some(&windows))
-        .map_err(|e| anyhow::anyhow!("--windows: {e}"))?;
-    let as_of = match as_of {
-        Some(raw) => time::Date::parse(&raw, &time::format_description::well_known::Iso8601::DATE)
-            .with_context(|| format!("--as-of: {raw} is not a date, YYYY-MM-DD"))?,
-        None => time::OffsetDateTime::now_utc().date(),
+    let query = ReportQuery {
+        windows: Some(windows),
+        as_of,
     };
-    let as_of = routes::reports::month_end(as_of).map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
+    let text = super::audited_with_gateway(
+        settings,
+        Action::ReportServiceUsage,
+        async |gateway, call| {
+            let report = reports::service_usage(gateway, call, query).await?;
+            let text = render(&report, format).map_err(AppError::internal)?;
+            // The entry carries the digest of exactly what is printed, durable before it is.
+            let sha256 = hex::encode(digest(&SHA256, &text));
+            call.audit
+                .record(Decision::Granted, "ok", Some(sha256))
+                .await?;
+            Ok(text)
+        },
+    )
+    .await
+    .map_err(super::flag_error)?;
+    out.write_all(&text)?;
+    Ok(())
+}
 
-    let database = {
-        let url = settings.database.url.clone();
-        tokio::task::spawn_blocking(move || Database::connect(&url)).await??
-    };
-    admin::audit_report(&database).await?;
-    let threshold = settings.policy.suppression_threshold;
-    let report = {
-        let database = database.clone();
-        tokio::task::spawn_blocking(move || {
-            database.run_blocking(|conn| routes::reports::build(conn, &windows, as_of, threshold))
-        })
-        .await??
-    };
+fn render(report: &ServiceUsage, format: ReportFormat) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
     match format {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
         ReportFormat::Csv => {
             writeln!(
                 out,
@@ -85,40 +97,42 @@ pub async fn run(
                 }
             }
         }
-        ReportFormat::Table => {
-            writeln!(out, "Emergency service use before and after enrolment, as of {} (counts below {} suppressed)", report.as_of, threshold)?;
-            for window in &report.windows {
-                writeln!(
-                    out,
-                    "\n{} months: {} subjects counted",
-                    window.months, window.subjects
-                )?;
-                writeln!(
-                    out,
-                    "  {:<22} {:>8} {:>8} {:>9}",
-                    "measure", "before", "after", "change"
-                )?;
-                for row in &window.measures {
-                    let change = row.change_percent.map_or_else(
-                        || {
-                            if row.suppressed {
-                                "suppr.".to_owned()
-                            } else {
-                                "n/a".to_owned()
-                            }
-                        },
-                        |c| format!("{c:+.1}%"),
-                    );
-                    writeln!(
-                        out,
-                        "  {:<22} {:>8} {:>8} {:>9}",
-                        row.label,
-                        row.before.to_string(),
-                        row.after.to_string(),
-                        change
-                    )?;
-                }
-            }
+        ReportFormat::Table => table(report, &mut out)?,
+    }
+    Ok(out)
+}
+
+fn table(report: &ServiceUsage, out: &mut Vec<u8>) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Emergency service use before and after enrolment, as of {} (counts below {} suppressed)",
+        report.as_of, report.suppression_threshold
+    )?;
+    for window in &report.windows {
+        writeln!(
+            out,
+            "\n{} months: {} subjects counted",
+            window.months, window.subjects
+        )?;
+        writeln!(
+            out,
+            "  {:<22} {:>8} {:>8} {:>9}",
+            "measure", "before", "after", "change"
+        )?;
+        for row in &window.measures {
+            let change = match (row.change_percent, row.suppressed) {
+                (Some(c), _) => format!("{c:+.1}%"),
+                (None, true) => "suppr.".to_owned(),
+                (None, false) => "n/a".to_owned(),
+            };
+            writeln!(
+                out,
+                "  {:<22} {:>8} {:>8} {:>9}",
+                row.label,
+                row.before.to_string(),
+                row.after.to_string(),
+                change
+            )?;
         }
     }
     Ok(())

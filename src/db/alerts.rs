@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use diesel::prelude::*;
 
 use super::{conflict_on_unique, schema::alert_reviews, Conflict, DbConnection, DbError};
-use crate::crypto::Keyring;
+use crate::{audit::LeafIndex, crypto::Keyring, domain::Timestamp};
 
 #[derive(Insertable)]
 #[diesel(table_name = alert_reviews)]
@@ -17,13 +17,35 @@ struct ReviewRow {
     reviewed_at: i64,
 }
 
+/// What a reviewer records about one alert.
+#[derive(Debug, Clone, Copy)]
+pub struct Review<'a> {
+    pub leaf_index: LeafIndex,
+    pub outcome: &'a str,
+    pub note: &'a str,
+    pub reviewed_by: &'a str,
+}
+
 /// Leaf indexes of break-glass entries already reviewed.
-pub fn reviewed(conn: &mut DbConnection) -> Result<BTreeSet<i64>, DbError> {
+pub fn reviewed(conn: &mut DbConnection) -> Result<BTreeSet<LeafIndex>, DbError> {
     Ok(alert_reviews::table
         .select(alert_reviews::leaf_index)
         .load::<i64>(conn)?
         .into_iter()
+        .map(LeafIndex::from_stored)
         .collect())
+}
+
+pub fn is_reviewed(conn: &mut DbConnection, leaf_index: LeafIndex) -> Result<bool, DbError> {
+    let Some(stored) = leaf_index.stored() else {
+        return Ok(false);
+    };
+    Ok(alert_reviews::table
+        .find(stored)
+        .select(alert_reviews::leaf_index)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }
 
 /// Records a review; each alert is reviewed once. The note may describe the person, so it
@@ -31,22 +53,25 @@ pub fn reviewed(conn: &mut DbConnection) -> Result<BTreeSet<i64>, DbError> {
 pub fn insert_review(
     conn: &mut DbConnection,
     keys: &Keyring,
-    leaf_index: u64,
-    outcome: &str,
-    note: &str,
-    reviewed_by: &str,
+    review: Review<'_>,
 ) -> Result<(), DbError> {
-    let row_id = format!("alert:{leaf_index}");
+    let invalid =
+        |message: String| DbError::Corrupt(crate::domain::InvalidValue::new("note", message));
+    let leaf_index = review
+        .leaf_index
+        .stored()
+        .ok_or_else(|| invalid("no such leaf index".to_owned()))?;
+    let row_id = format!("alert:{}", review.leaf_index);
     let note = keys
-        .seal(&row_id, "note", note.as_bytes())
-        .map_err(|e| DbError::Corrupt(crate::domain::InvalidValue::new("note", e.to_string())))?;
+        .seal(&row_id, "note", review.note.as_bytes())
+        .map_err(|e| invalid(e.to_string()))?;
     diesel::insert_into(alert_reviews::table)
         .values(ReviewRow {
-            leaf_index: leaf_index as i64,
-            outcome: outcome.to_owned(),
+            leaf_index,
+            outcome: review.outcome.to_owned(),
             note,
-            reviewed_by: reviewed_by.to_owned(),
-            reviewed_at: crate::domain::Timestamp::now().micros(),
+            reviewed_by: review.reviewed_by.to_owned(),
+            reviewed_at: Timestamp::now().micros(),
         })
         .execute(conn)
         .map_err(|e| conflict_on_unique(e, Conflict::AlreadyReviewed))?;

@@ -2,9 +2,55 @@
 //! service use counted over the W months before each subject's enrolment and the W months
 //! after, for the cohort, with small numbers suppressed so that no one can be singled out.
 //! Pure: it sees enrolment dates and event dates, never who or what.
+//!
+//! The rules on what may be asked for live here too: report dates and window lengths
+//! coarse enough that two reports cannot be differenced down to a few people.
 
 use serde::{Serialize, Serializer};
 use time::{Date, Month};
+
+use super::InvalidValue;
+
+/// Window lengths when none are asked for.
+pub const DEFAULT_WINDOWS: [u32; 2] = [12, 18];
+
+/// Reports are as of the end of a completed month, never a chosen day: two reports a day
+/// apart would differ by the people enrolled that day, and their difference would describe
+/// those few individually. A date that is not a month end is moved back to the last day
+/// of the month before it; a date after `today` is refused.
+pub fn month_end(as_of: Date, today: Date) -> Result<Date, InvalidValue> {
+    if as_of > today {
+        return Err(InvalidValue::new("as_of", "must not be in the future"));
+    }
+    if as_of.next_day().is_some_and(|next| next.day() == 1) {
+        return Ok(as_of);
+    }
+    Ok(as_of
+        .replace_day(1)
+        .map_or(as_of, |first| first.previous_day().unwrap_or(first)))
+}
+
+/// Window lengths from `12,18`: multiples of 6 months up to 120, at most four, no repeats.
+pub fn parse_windows(raw: &str) -> Result<Vec<u32>, InvalidValue> {
+    let invalid = || {
+        InvalidValue::new(
+            "windows",
+            "must be one to four different multiples of 6 months up to 120, e.g. 12,18",
+        )
+    };
+    let mut windows = Vec::new();
+    for part in raw.split(',') {
+        let months: u32 = part.trim().parse().map_err(|_| invalid())?;
+        if !(6..=120).contains(&months) || months % 6 != 0 || windows.contains(&months) {
+            return Err(invalid());
+        }
+        windows.push(months);
+    }
+    if windows.is_empty() || windows.len() > 4 {
+        return Err(invalid());
+    }
+    Ok(windows)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Measure {
@@ -287,6 +333,36 @@ mod tests {
             enrolled_on,
             discharged_on: None,
             events: events.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reports_are_as_of_a_completed_month_end() {
+        let today = date!(2026 - 04 - 10);
+        assert_eq!(
+            month_end(date!(2026 - 03 - 31), today).unwrap(),
+            date!(2026 - 03 - 31)
+        );
+        assert_eq!(
+            month_end(date!(2026 - 03 - 15), today).unwrap(),
+            date!(2026 - 02 - 28)
+        );
+        assert_eq!(
+            month_end(date!(2026 - 01 - 10), today).unwrap(),
+            date!(2025 - 12 - 31)
+        );
+        assert_eq!(month_end(today, today).unwrap(), date!(2026 - 03 - 31));
+        let future = month_end(date!(2026 - 04 - 11), today).unwrap_err();
+        assert_eq!(future.field, "as_of");
+    }
+
+    #[test]
+    fn windows_are_coarse_multiples_of_six_months() {
+        assert_eq!(parse_windows("12,18").unwrap(), [12, 18]);
+        assert_eq!(parse_windows("6, 24").unwrap(), [6, 24]);
+        for bad in ["13", "0", "12,12", "6,12,18,24,30", "x", "", "126"] {
+            let error = parse_windows(bad).unwrap_err();
+            assert_eq!(error.field, "windows", "{bad}");
         }
     }
 

@@ -407,3 +407,149 @@ async fn only_ig_auditors_reach_the_auditor_api() {
         assert_eq!(problem(response).await["code"], "role", "{path}");
     }
 }
+
+/// The example agreement, one enrolled subject and the NHS crisis plan about them: enough
+/// for a police break-glass read. Returns the subject id.
+async fn break_glass_scene(app: &TestApp) -> String {
+    use concordat::{db::agreements, domain::agreement::AgreementDocument};
+    use serde_json::json;
+    let document: AgreementDocument = toml::from_str(include_str!(
+        "../../config/agreements/isa-iow-recovery.toml"
+    ))
+    .unwrap();
+    app.database
+        .run(move |conn| agreements::import(conn, &document, "test-admin"))
+        .await
+        .unwrap();
+    let coordinator = app.client(
+        &app.register("coordinator", "iow-recovery", &[Role::Coordinator])
+            .await,
+    );
+    let nurse = app.client(
+        &app.register("nhs-nurse", "iow-nhs", &[Role::Practitioner])
+            .await,
+    );
+    let enrolled: serde_json::Value = coordinator
+        .post(app.url("/v1/subjects"))
+        .json(&json!({"nhs_number": "9434765919", "given_name": "Marigold", "family_name": "Quillfeather",
+                      "date_of_birth": "1988-04-02", "enrolled_on": "2026-01-15"}))
+        .send().await.unwrap().json().await.unwrap();
+    let subject = enrolled["subject_id"].as_str().unwrap().to_owned();
+    let submitted = nurse
+        .post(app.url(&format!("/v1/subjects/{subject}/records")))
+        .json(
+            &json!({"type": "health.crisis_plan", "occurred_at": "2026-03-01T09:00:00Z", "data": {
+            "updated_on": "2026-03-01", "triggers": "Anniversaries", "what_helps": "A quiet room",
+            "who_to_contact": "Sister", "risk_summary": "Self-harm when alone",
+            "diagnosis": "Synthetic", "medication": "Synthetic"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), 201);
+    subject
+}
+
+async fn review(app: &TestApp, client: &reqwest::Client, leaf: u64) -> reqwest::Response {
+    client
+        .post(app.url(&format!("/v1/audit/alerts/{leaf}/review")))
+        .json(
+            &serde_json::json!({"outcome": "justified", "note": "Confirmed with the control room"}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn alert_indexes(app: &TestApp, client: &reqwest::Client) -> Vec<u64> {
+    let alerts = app.get_json(client, "/v1/audit/alerts").await;
+    alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["leaf_index"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_principal_who_broke_the_glass_may_not_review_it() {
+    let app = spawn_app().await;
+    let subject = break_glass_scene(&app).await;
+    // One person holding both roles: the review must come from someone else.
+    let both = app.client(
+        &app.register(
+            "police-mentor",
+            "hampshire-police",
+            &[Role::Practitioner, Role::IgAuditor],
+        )
+        .await,
+    );
+    let emergency = both
+        .get(app.url(&format!(
+            "/v1/subjects/{subject}/records?purpose=crisis_response"
+        )))
+        .header(
+            "Concordat-Break-Glass",
+            "Person on a bridge, immediate risk to life",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(emergency.status(), 200);
+    let leaf = receipt(&emergency);
+
+    let own = review(&app, &both, leaf).await;
+    assert_eq!(own.status(), 403);
+    let own_leaf = receipt(&own);
+    assert_eq!(problem(own).await["code"], "own_alert");
+    let entry = app.audit_entries().await.remove(own_leaf as usize);
+    assert_eq!(
+        (entry.action.as_str(), entry.decision),
+        ("audit.alert_review", Decision::Denied)
+    );
+    assert_eq!(alert_indexes(&app, &both).await, [leaf], "still waiting");
+
+    let other = auditor(&app).await;
+    assert_eq!(review(&app, &other, leaf).await.status(), 200);
+    assert!(alert_indexes(&app, &other).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_break_glass_attempt_is_an_alert_that_can_be_reviewed() {
+    use concordat::audit::{Action, AuditLog, PendingEntry};
+    let app = spawn_app().await;
+    let client = auditor(&app).await;
+    // Refused attempts as the records use case writes them: flagged, with the justification.
+    let (log, _writer) = AuditLog::start(app.database.clone(), Duration::from_secs(5)).unwrap();
+    let attempt = |decision: Decision, reason: &str| {
+        let mut entry = PendingEntry::new("attempt", Action::RecordsRead, decision, reason);
+        entry.principal_id = Some("police-mentor".into());
+        entry.subject_id = Some("subj_attempted".into());
+        entry.purpose = Some("care_coordination".into());
+        entry.break_glass = true;
+        entry.justification = Some("Person on a bridge, immediate risk to life".into());
+        entry
+    };
+    let refused = log
+        .append(attempt(Decision::Denied, "purpose"))
+        .await
+        .unwrap()
+        .leaf_index
+        .0;
+    // A server error is not an access attempt the gateway decided on.
+    log.append(attempt(Decision::Error, "internal"))
+        .await
+        .unwrap();
+
+    let alerts = app.get_json(&client, "/v1/audit/alerts").await;
+    let listed = alerts["alerts"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{alerts}");
+    assert_eq!(listed[0]["leaf_index"], refused);
+    assert_eq!(listed[0]["subject_id"], "subj_attempted");
+    assert_eq!(
+        listed[0]["justification"],
+        "Person on a bridge, immediate risk to life"
+    );
+    assert_eq!(review(&app, &client, refused).await.status(), 200);
+    assert!(alert_indexes(&app, &client).await.is_empty());
+}

@@ -279,6 +279,13 @@ fn operator_changes_and_exports_are_audited_before_they_happen() {
     )
     .status
     .success());
+    // The shipped configuration names the shipped record types, relative to the directory.
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/record-types.toml"),
+        include_str!("../../config/record-types.toml"),
+    )
+    .unwrap();
     let cert = pki.join("clients/nurse.pem");
     let add_agency = [
         "agencies", "add", "iow-nhs", "--kind", "health", "--name", "NHS",
@@ -298,23 +305,27 @@ fn operator_changes_and_exports_are_audited_before_they_happen() {
     ]);
     assert!(added, "{message}");
     assert!(run(&["principals", "disable", "nurse"]).0);
-    let export = dir.path().join("trail.ndjson");
-    let (exported, message) = run(&[
-        "audit",
-        "export",
-        "--format",
-        "ndjson",
-        "--out",
-        export.to_str().unwrap(),
-    ]);
-    assert!(exported, "{message}");
-
-    // The export covers the trail as it stood once the export's own entry was durable.
-    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let export = |name: &str| {
+        let path = dir.path().join(name);
+        let (exported, message) = run(&[
+            "audit",
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(exported, "{message}");
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // An export covers the trail as it stood when it began; its own entry is durable
+    // before its first byte, so the next export shows it.
+    export("first.ndjson");
+    let entries = export("second.ndjson");
     let seen: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| {

@@ -3,7 +3,7 @@
 
 use std::{path::Path, process::Command, sync::Arc, time::Duration};
 
-use concordat::{config::DatabaseUrl, domain::Role, startup::Application};
+use concordat::{audit::LeafIndex, config::DatabaseUrl, domain::Role, startup::Application};
 use diesel::{connection::SimpleConnection, Connection};
 use futures_util::future::join_all;
 
@@ -28,7 +28,7 @@ fn text(bytes: &[u8]) -> String {
 fn forge_entry(app: &TestApp, index: u64) {
     let entry = app
         .database
-        .run_blocking(|conn| concordat::audit::store::leaf_data(conn, index));
+        .run_blocking(|conn| concordat::audit::store::leaf_data(conn, LeafIndex(index)));
     let data = String::from_utf8(entry.unwrap().unwrap()).unwrap();
     let forged = data.replace("\"decision\":\"granted\"", "\"decision\":\"denied\"");
     assert_ne!(data, forged);

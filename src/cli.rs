@@ -4,6 +4,7 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Instant,
 };
 
@@ -13,18 +14,20 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
     admin,
+    app::{self, Actor, Call, Gateway},
     audit::{
-        checkpoint::VerifierKey,
+        checkpoint::{CheckpointSigner, VerifierKey},
         export::{self, ExportFormat, Exporter},
         store::Filter,
-        verify,
+        verify, Action, AuditLog, Recorder,
     },
     config::{Settings, TelemetrySettings},
-    db::{agencies, agreements, principals, Database},
+    crypto::Keyring,
+    db::{agencies, principals, Database},
     dev,
     domain::{
-        agreement::Known, principal::roles_to_text, record_type::RecordTypes, Agency, AgencyId,
-        AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role,
+        agreement::AgreementDocument, principal::roles_to_text, record_type::RecordTypes, Agency,
+        AgencyId, AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role,
     },
     pki::PkiDirectory,
     routes,
@@ -470,27 +473,16 @@ async fn agreements_command(
     settings: &Settings,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let (url, types_path) = (
-        settings.database.url.clone(),
-        settings.policy.record_types.clone(),
-    );
-    let (database, record_types) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let database = Database::connect(&url).context("database.url")?;
-        database.migrate()?;
-        let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
-        Ok((database, record_types))
-    })
-    .await??;
+    let (gateway, writer) = operator_gateway(settings).await?;
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     match command {
         AgreementsCommand::Import { files } => {
-            let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-            for (label, changed) in
-                admin::import_agreements(&database, &record_types, &files, &operator).await?
-            {
+            for imported in import_agreement_files(&gateway, &operator, &files).await? {
                 writeln!(
                     out,
-                    "{label}: {}",
-                    if changed {
+                    "{}: {}",
+                    imported.agreement,
+                    if imported.changed {
                         "imported, in force"
                     } else {
                         "already imported"
@@ -499,50 +491,128 @@ async fn agreements_command(
             }
         }
         AgreementsCommand::List => {
-            let stored = {
-                let database = database.clone();
-                tokio::task::spawn_blocking(move || {
-                    database.run_blocking(|conn| {
-                        Ok((
-                            agreements::load_all(conn)?,
-                            agreements::known_agencies(conn)?,
-                        ))
-                    })
-                })
-                .await??
-            };
-            let (all, agencies) = stored;
-            let known = Known {
-                agencies: &agencies,
-                record_types: &record_types,
-            };
+            let call = operator_call(&gateway, &operator, Action::AgreementList);
+            let summaries = app::agreements::summaries(&gateway, &call).await?;
             writeln!(
                 out,
                 "{:<28} {:<11} {:<9} {:<12} {:<12} NOTE",
                 "ID", "STATUS", "IN FORCE", "VALID UNTIL", "REVIEW BY"
             )?;
-            for agreement in &all {
-                let view = routes::agreements::view(agreement, &known);
-                let latest = agreement.versions.last();
-                let overdue = routes::agreements::overdue_reviews(agreement);
-                let note = match (view.in_force_version, latest) {
-                    (Some(v), _) if overdue.contains(&v) => "WARNING: review overdue",
-                    _ => "",
-                };
+            for summary in summaries {
                 writeln!(
                     out,
-                    "{:<28} {:<11} {:<9} {:<12} {:<12} {note}",
-                    agreement.id,
-                    format!("{:?}", view.status).to_lowercase(),
-                    view.in_force_version
+                    "{:<28} {:<11} {:<9} {:<12} {:<12} {}",
+                    summary.id,
+                    format!("{:?}", summary.status).to_lowercase(),
+                    summary
+                        .in_force_version
                         .map_or("-".to_owned(), |v| format!("v{v}")),
-                    latest.map_or("-", |v| v.document.valid_until.as_str()),
-                    latest.map_or("-", |v| v.document.review_by.as_str()),
+                    summary.valid_until.as_deref().unwrap_or("-"),
+                    summary.review_by.as_deref().unwrap_or("-"),
+                    if summary.review_overdue {
+                        "WARNING: review overdue"
+                    } else {
+                        ""
+                    },
                 )?;
             }
         }
     }
-    Ok(())
+    close_gateway(gateway, writer).await
+}
+
+/// The services an operator's command works through: the configured database (migrated),
+/// keys and record types, and an audit writer to be joined once the command is done.
+pub(crate) async fn operator_gateway(
+    settings: &Settings,
+) -> anyhow::Result<(Gateway, std::thread::JoinHandle<()>)> {
+    let (url, keys, origin, types_path) = (
+        settings.database.url.clone(),
+        settings.keys.dir.clone(),
+        settings.audit.origin.clone(),
+        settings.policy.record_types.clone(),
+    );
+    let (database, signer, keyring, record_types) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let database = Database::connect(&url).context("database.url")?;
+            database.migrate()?;
+            let signer = CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;
+            let keyring = Keyring::load_or_create(&keys).context("keys.dir")?;
+            let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
+            Ok((database, signer, keyring, record_types))
+        })
+        .await??;
+    let (audit_log, writer) = AuditLog::start(database.clone(), settings.audit.append_timeout)?;
+    let gateway = Gateway {
+        database,
+        keys: Arc::new(keyring),
+        record_types: Arc::new(record_types),
+        audit_log,
+        origin: settings.audit.origin.clone(),
+        signer: Arc::new(signer),
+        suppression_threshold: settings.policy.suppression_threshold,
+    };
+    Ok((gateway, writer))
+}
+
+/// Waits until every entry the command queued is written.
+pub(crate) async fn close_gateway(
+    gateway: Gateway,
+    writer: std::thread::JoinHandle<()>,
+) -> anyhow::Result<()> {
+    drop(gateway);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the audit writer failed"))
+}
+
+/// One operator action, audited as `cli:<operator>` with the admin role.
+fn operator_call(gateway: &Gateway, operator: &str, action: Action) -> Call {
+    let audit = Recorder::new(
+        gateway.audit_log.clone(),
+        &uuid::Uuid::new_v4().to_string(),
+        action,
+    );
+    audit.annotate(|entry| {
+        entry.principal_id = Some(format!("cli:{operator}"));
+        entry.roles = vec![Role::Admin.to_string()];
+    });
+    Call {
+        actor: Actor::Operator(operator.to_owned()),
+        audit,
+    }
+}
+
+/// Reads and checks every file first (nothing is imported if one is wrong), then imports
+/// each as its own audited operator action, which makes that version the one in force.
+pub(crate) async fn import_agreement_files(
+    gateway: &Gateway,
+    operator: &str,
+    files: &[impl AsRef<Path>],
+) -> anyhow::Result<Vec<app::agreements::Imported>> {
+    let mut documents = Vec::new();
+    for file in files {
+        let path = file.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let document: AgreementDocument =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        app::agreements::validate(gateway, &document)
+            .await
+            .with_context(|| format!("{}: invalid agreement", path.display()))?;
+        documents.push(document);
+    }
+    let mut imported = Vec::new();
+    for document in documents {
+        let agreement = document.reference();
+        let call = operator_call(gateway, operator, Action::AgreementImport);
+        imported.push(
+            app::agreements::import(gateway, &call, document)
+                .await
+                .with_context(|| format!("{agreement}: not imported"))?,
+        );
+    }
+    Ok(imported)
 }
 
 /// Audit commands read the trail as it is: they never migrate or write.

@@ -289,3 +289,99 @@ async fn no_subset_of_parties_can_rewrite_or_take_over_an_agreement() {
         .unwrap();
     assert_eq!(old.status(), 409);
 }
+
+/// The example narrowed to the programme and the ambulance service, as version `version`.
+fn narrower(version: i32) -> Value {
+    let mut document = example();
+    document["version"] = json!(version);
+    document["parties"] = json!(["iow-recovery", "scas"]);
+    document["shares"] = json!([{
+        "provider": "scas", "recipients": ["iow-recovery"], "purposes": ["care_coordination"],
+        "record_types": ["ambulance.callout"], "categories": {"service_usage": "coordination"}
+    }]);
+    document
+}
+
+/// Version 1 with all four parties, then version 2 with only the programme and the
+/// ambulance service, both imported: the police are no longer a governing party. Version 3
+/// (the programme and the ambulance service again) is drafted by the programme's IG lead.
+async fn police_no_longer_govern(app: &crate::helpers::TestApp) {
+    for document in [example(), narrower(2)] {
+        let document: AgreementDocument = serde_json::from_value(document).unwrap();
+        app.database
+            .run(move |conn| concordat::db::agreements::import(conn, &document, "test-admin"))
+            .await
+            .unwrap();
+    }
+    let programme = app.client(
+        &app.register("iow-recovery-ig", "iow-recovery", &[Role::IgLead])
+            .await,
+    );
+    let drafted = programme
+        .post(app.url("/v1/agreements"))
+        .json(&narrower(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drafted.status(), 201);
+}
+
+#[tokio::test]
+async fn a_non_party_ig_lead_cannot_approve() {
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = app.client(
+        &app.register("hampshire-police-ig", "hampshire-police", &[Role::IgLead])
+            .await,
+    );
+    let refused = police
+        .post(app.url("/v1/agreements/isa-iow-recovery/versions/3/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(problem(refused).await["code"], "role");
+}
+
+/// The party rule decided under the agreement lock (where a concurrent approval may have
+/// changed who governs since the early answer) answers exactly as the early answer does:
+/// 403 `role`, not a conflict.
+#[tokio::test]
+async fn the_party_rule_under_the_lock_answers_as_the_early_check_does() {
+    use actix_web::ResponseError;
+    use concordat::{
+        app::AppError,
+        db::agreements,
+        domain::{
+            agreement::{AgreementRef, GovernanceRefusal, Requester},
+            AgencyId,
+        },
+        error::ApiError,
+    };
+
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = Requester {
+        agency: Some(AgencyId::parse("hampshire-police").unwrap()),
+        roles: [Role::IgLead].into(),
+    };
+    let refusal = app
+        .database
+        .run(move |conn| {
+            agreements::approve(
+                conn,
+                &AgreementRef::new("isa-iow-recovery", 3),
+                &police,
+                "police-ig",
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refusal, GovernanceRefusal::NotApprovingParty);
+    let error = ApiError::from(AppError::from(refusal));
+    assert_eq!(
+        (error.status_code().as_u16(), error.problem().code),
+        (403, "role".to_owned())
+    );
+}

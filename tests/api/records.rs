@@ -4,7 +4,10 @@
 use concordat::{
     config::DatabaseUrl,
     db::agreements,
-    domain::{agreement::AgreementDocument, Role},
+    domain::{
+        agreement::{AgreementDocument, Requester, StatusChange},
+        Role,
+    },
 };
 use serde_json::{json, Value};
 
@@ -255,15 +258,21 @@ async fn withdrawal_and_suspension_take_effect_on_the_next_read() {
         .app
         .database
         .run(|conn| {
+            let admin = Requester {
+                agency: None,
+                roles: [Role::Admin].into(),
+            };
             agreements::change_status(
                 conn,
                 "isa-iow-recovery",
-                agreements::EventKind::Suspended,
+                StatusChange::Suspend,
                 "Review",
+                &admin,
                 "test-admin",
             )
         })
         .await
+        .unwrap()
         .unwrap();
     let refused = scene.read(&scene.police, "crisis_response", None).await;
     assert_eq!(refused.status(), 403);

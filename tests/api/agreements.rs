@@ -1,10 +1,14 @@
 //! Agreements through the API: drafted, approved by every party, in force on the next
-//! request, suspended; and through the CLI: imported (audited) and listed.
+//! request, suspended; through the CLI: imported (audited) and listed; and the governance
+//! rule asked again under the agreement lock, answering as the early check does.
 
-use concordat::domain::{agreement::AgreementDocument, Role};
+use concordat::{
+    audit::Decision,
+    domain::{agreement::AgreementDocument, Role},
+};
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, spawn_app, BINARY};
+use crate::helpers::{problem, receipt, spawn_app, BINARY};
 
 fn example() -> Value {
     let document: AgreementDocument = toml::from_str(include_str!(
@@ -384,4 +388,100 @@ async fn the_party_rule_under_the_lock_answers_as_the_early_check_does() {
         (error.status_code().as_u16(), error.problem().code),
         (403, "role".to_owned())
     );
+}
+
+/// A second approval by the same agency is refused before anything is recorded as done:
+/// its entry says denied, not granted.
+#[tokio::test]
+async fn a_repeated_approval_is_recorded_as_denied() {
+    let app = spawn_app().await;
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let lead = app.client(&app.register("scas-ig", "scas", &[Role::IgLead]).await);
+    admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    let approve = || {
+        lead.post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+            .send()
+    };
+    assert_eq!(approve().await.unwrap().status(), 200);
+    let twice = approve().await.unwrap();
+    assert_eq!(twice.status(), 409);
+    let leaf_index = receipt(&twice);
+    let entry = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.leaf_index == leaf_index)
+        .unwrap();
+    assert_eq!(
+        (entry.decision, entry.reason.as_str()),
+        (Decision::Denied, "conflict")
+    );
+    assert_eq!(entry.agreements, ["isa-iow-recovery@1"]);
+}
+
+/// Drafting and suspending are decided again under the lock by the same rule: a party that
+/// no longer governs is refused there too, with the early answer's 403, and nothing is
+/// stored.
+#[tokio::test]
+async fn every_governed_write_is_decided_again_under_the_lock() {
+    use actix_web::ResponseError;
+    use concordat::{
+        app::AppError,
+        db::agreements,
+        domain::{
+            agreement::{GovernanceRefusal, Requester, StatusChange},
+            AgencyId,
+        },
+        error::ApiError,
+    };
+
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = Requester {
+        agency: Some(AgencyId::parse("hampshire-police").unwrap()),
+        roles: [Role::IgLead].into(),
+    };
+    let mut wider: AgreementDocument = serde_json::from_value(narrower(4)).unwrap();
+    wider.parties.push("hampshire-police".into());
+    let (drafted, suspended) = app
+        .database
+        .run(move |conn| {
+            let drafted = agreements::insert_version(conn, &wider, &police, "police-ig")?;
+            let suspended = agreements::change_status(
+                conn,
+                "isa-iow-recovery",
+                StatusChange::Suspend,
+                "Police say so",
+                &police,
+                "police-ig",
+            )?;
+            Ok((drafted, suspended))
+        })
+        .await
+        .unwrap();
+    assert_eq!(drafted, Err(GovernanceRefusal::NotDraftingParty));
+    assert_eq!(suspended, Err(GovernanceRefusal::NotGoverningParty));
+    for refusal in [drafted, suspended] {
+        let error = ApiError::from(AppError::from(refusal.unwrap_err()));
+        assert_eq!(
+            (error.status_code().as_u16(), error.problem().code),
+            (403, "role".to_owned())
+        );
+    }
+    let stored = app
+        .database
+        .run(|conn| agreements::load(conn, "isa-iow-recovery"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.versions.len(), 3);
+    assert!(stored.events.iter().all(|e| e.reason.is_none()));
 }

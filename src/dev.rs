@@ -19,7 +19,6 @@ use crate::{
     domain::{
         consent::{ConsentKind, ConsentLevel},
         record::RecordId,
-        record_type::RecordTypes,
         subject::{Enrolment, NhsNumber, PersonName, PncId, SubjectId},
         Agency, AgencyId, AgencyKind, Principal, PrincipalId, PrincipalStatus, Role,
     },
@@ -235,28 +234,30 @@ fn enrol_samples(database: &Database, keys: &Keyring) -> anyhow::Result<()> {
 /// Imports every agreement file in `policy.agreements` (audited, as the CLI does) and
 /// gives each synthetic subject a few records from each agency, once.
 pub async fn share_samples(settings: &Settings) -> anyhow::Result<()> {
-    let (url, types_path, dir, keys_dir) = (
+    let (url, dir, keys_dir) = (
         settings.database.url.clone(),
-        settings.policy.record_types.clone(),
         settings.policy.agreements.clone(),
         settings.keys.dir.clone(),
     );
-    let (database, record_types, keys, files) =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let database = Database::connect(&url).context("database.url")?;
-            let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
-            let keys = Keyring::load_or_create(&keys_dir).context("keys.dir")?;
-            let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .with_context(|| format!("policy.agreements: cannot read {}", dir.display()))?
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            files.sort();
-            Ok((database, record_types, keys, files))
-        })
-        .await??;
-    crate::admin::import_agreements(&database, &record_types, &files, "dev-mode").await?;
+    let (database, keys, files) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let database = Database::connect(&url).context("database.url")?;
+        let keys = Keyring::load_or_create(&keys_dir).context("keys.dir")?;
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("policy.agreements: cannot read {}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        Ok((database, keys, files))
+    })
+    .await??;
+    let operator = crate::cli::Operator::open_as(settings, "dev-mode").await?;
+    let gateway = operator.gateway(settings).await?;
+    let imported = crate::cli::agreements::import_files(&operator, &gateway, &files).await;
+    drop(gateway);
+    operator.close().await?;
+    imported?;
     tokio::task::spawn_blocking(move || submit_sample_records(&database, &keys)).await?
 }
 

@@ -7,7 +7,6 @@
 //! `crypto`) and the `audit` trail every request writes through. `config`, `telemetry`,
 //! `metrics`, `startup`, `ops`, `pki`, `admin`, `dev` and `cli` are the operator's side.
 
-pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod charts;

@@ -159,3 +159,41 @@ fn missing_text(missing: Missing) -> String {
     }
     .to_owned()
 }
+
+/// Governance answers alike whether it refused early or under the agreement lock.
+impl From<crate::domain::agreement::GovernanceRefusal> for AppError {
+    fn from(refusal: crate::domain::agreement::GovernanceRefusal) -> Self {
+        use crate::domain::agreement::GovernanceRefusal as No;
+        match refusal {
+            No::Role(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                Self::refused(
+                    Rule::Role,
+                    format!("This needs the role {}.", names.join(" or ")),
+                )
+            }
+            No::NotDraftingParty => Self::refused(
+                Rule::Party,
+                "An IG lead drafts agreements that their agency is a party to.",
+            ),
+            No::NotApprovingParty => {
+                Self::refused(Rule::Party, "Only an IG lead of a party approves.")
+            }
+            No::NotGoverningParty => Self::refused(
+                Rule::Party,
+                "Only an IG lead of a party or an admin changes an agreement.",
+            ),
+            No::UnknownVersion => Self::NotFound(missing_text(Missing::AgreementVersion)),
+            No::Terminated => Self::Conflict(conflict_text(&Conflict::AgreementTerminated)),
+            No::NewerVersionApproved => {
+                Self::Conflict(conflict_text(&Conflict::NewerVersionApproved))
+            }
+            No::AlreadyApproved { agency, version } => {
+                Self::Conflict(conflict_text(&Conflict::AlreadyApproved {
+                    agency: agency.to_string(),
+                    version,
+                }))
+            }
+        }
+    }
+}

@@ -1,17 +1,17 @@
-//! `concordat agreements`: import agreement files (an admin action, audited) and list
-//! agreements with their status and review dates.
+//! `concordat agreements`: import agreement files (an admin action, one audited call per
+//! file) and list agreements with their status and review dates.
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, path::Path, path::PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::Operator;
 use crate::{
-    admin,
+    app::{self, agreements::Imported, Gateway},
+    audit::Action,
     config::Settings,
-    db::{agreements, Database},
-    domain::{agreement::Known, record_type::RecordTypes},
-    routes,
+    domain::agreement::AgreementDocument,
 };
 
 #[derive(Debug, Subcommand)]
@@ -31,77 +31,88 @@ pub async fn run(
     settings: &Settings,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let (url, types_path) = (
-        settings.database.url.clone(),
-        settings.policy.record_types.clone(),
-    );
-    let (database, record_types) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let database = Database::connect(&url).context("database.url")?;
-        database.migrate()?;
-        let record_types = RecordTypes::load(&types_path).context("policy.record_types")?;
-        Ok((database, record_types))
-    })
-    .await??;
     match command {
         AgreementsCommand::Import { files } => {
-            let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-            for (label, changed) in
-                admin::import_agreements(&database, &record_types, &files, &operator).await?
-            {
-                writeln!(
-                    out,
-                    "{label}: {}",
-                    if changed {
-                        "imported, in force"
-                    } else {
-                        "already imported"
-                    }
-                )?;
+            let operator = Operator::open(settings).await?;
+            let gateway = operator.gateway(settings).await?;
+            let imported = import_files(&operator, &gateway, &files).await;
+            drop(gateway);
+            operator.close().await?;
+            for imported in imported? {
+                let outcome = if imported.changed {
+                    "imported, in force"
+                } else {
+                    "already imported"
+                };
+                writeln!(out, "{}: {outcome}", imported.agreement)?;
             }
         }
         AgreementsCommand::List => {
-            let stored = {
-                let database = database.clone();
-                tokio::task::spawn_blocking(move || {
-                    database.run_blocking(|conn| {
-                        Ok((
-                            agreements::load_all(conn)?,
-                            agreements::known_agencies(conn)?,
-                        ))
-                    })
-                })
-                .await??
-            };
-            let (all, agencies) = stored;
-            let known = Known {
-                agencies: &agencies,
-                record_types: &record_types,
-            };
+            let summaries = super::audited_with_gateway(
+                settings,
+                Action::AgreementList,
+                async |gateway, call| app::agreements::summaries(gateway, call).await,
+            )
+            .await?;
             writeln!(
                 out,
                 "{:<28} {:<11} {:<9} {:<12} {:<12} NOTE",
                 "ID", "STATUS", "IN FORCE", "VALID UNTIL", "REVIEW BY"
             )?;
-            for agreement in &all {
-                let view = routes::agreements::view(agreement, &known);
-                let latest = agreement.versions.last();
-                let overdue = routes::agreements::overdue_reviews(agreement);
-                let note = match (view.in_force_version, latest) {
-                    (Some(v), _) if overdue.contains(&v) => "WARNING: review overdue",
-                    _ => "",
-                };
+            for summary in summaries {
                 writeln!(
                     out,
-                    "{:<28} {:<11} {:<9} {:<12} {:<12} {note}",
-                    agreement.id,
-                    format!("{:?}", view.status).to_lowercase(),
-                    view.in_force_version
+                    "{:<28} {:<11} {:<9} {:<12} {:<12} {}",
+                    summary.id,
+                    format!("{:?}", summary.status).to_lowercase(),
+                    summary
+                        .in_force_version
                         .map_or("-".to_owned(), |v| format!("v{v}")),
-                    latest.map_or("-", |v| v.document.valid_until.as_str()),
-                    latest.map_or("-", |v| v.document.review_by.as_str()),
+                    summary.valid_until.as_deref().unwrap_or("-"),
+                    summary.review_by.as_deref().unwrap_or("-"),
+                    if summary.review_overdue {
+                        "WARNING: review overdue"
+                    } else {
+                        ""
+                    },
                 )?;
             }
         }
     }
     Ok(())
+}
+
+/// Reads and checks every file first (nothing is imported if one is wrong), then imports
+/// each as its own audited operator action, which makes that version the one in force.
+/// Development mode imports its sample agreements the same way.
+pub(crate) async fn import_files(
+    operator: &Operator,
+    gateway: &Gateway,
+    files: &[impl AsRef<Path>],
+) -> anyhow::Result<Vec<Imported>> {
+    let mut documents = Vec::new();
+    for file in files {
+        let path = file.as_ref();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let document: AgreementDocument =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        app::agreements::validate(gateway, &document)
+            .await
+            .with_context(|| format!("{}: invalid agreement", path.display()))?;
+        documents.push(document);
+    }
+    let mut imported = Vec::new();
+    for document in documents {
+        let agreement = document.reference();
+        imported.push(
+            operator
+                .audited(Action::AgreementImport, async |call| {
+                    app::agreements::import(gateway, call, document).await
+                })
+                .await
+                .with_context(|| format!("{agreement}: not imported"))?,
+        );
+    }
+    Ok(imported)
 }

@@ -6,7 +6,7 @@
 //! command exits non-zero with a message on failure.
 
 mod agencies;
-mod agreements;
+pub(crate) mod agreements;
 mod audit;
 mod certs;
 mod principals;
@@ -117,7 +117,7 @@ const AUDIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// An operator at the command line: the database (migrated) and an audit writer of the
 /// command's own, so each action's entry is durable before the action changes or prints
 /// anything, exactly as for an API call.
-struct Operator {
+pub(crate) struct Operator {
     database: Database,
     log: AuditLog,
     writer: std::thread::JoinHandle<()>,
@@ -125,7 +125,14 @@ struct Operator {
 }
 
 impl Operator {
+    /// The operator at this terminal, by login name.
     async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let name = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+        Self::open_as(settings, &name).await
+    }
+
+    /// An operator session under `name` (development mode's own set-up is `dev-mode`).
+    pub(crate) async fn open_as(settings: &Settings, name: &str) -> anyhow::Result<Self> {
         let database = connect(settings).await?;
         let migrating = database.clone();
         tokio::task::spawn_blocking(move || migrating.migrate()).await??;
@@ -134,8 +141,15 @@ impl Operator {
             database,
             log,
             writer,
-            name: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            name: name.to_owned(),
         })
+    }
+
+    /// The services for use cases that need keys and record types, writing to this
+    /// session's trail.
+    pub(crate) async fn gateway(&self, settings: &Settings) -> anyhow::Result<Gateway> {
+        let (settings, database, log) = (settings.clone(), self.database.clone(), self.log.clone());
+        tokio::task::spawn_blocking(move || Gateway::load(&settings, database, log)).await?
     }
 
     /// The call of one operator action, audited as `cli:<user>` with the admin role.
@@ -155,7 +169,7 @@ impl Operator {
     /// Runs one action as a use case and makes sure it leaves exactly one entry before its
     /// result is shown: a use case that changes something records before it acts; for a
     /// read, or a refusal, the entry is recorded here, as the HTTP edge does for requests.
-    async fn audited<T>(
+    pub(crate) async fn audited<T>(
         &self,
         action: Action,
         work: impl AsyncFnOnce(&Call) -> Result<T, AppError>,
@@ -179,7 +193,7 @@ impl Operator {
     }
 
     /// Lets the writer finish what is queued: every entry is durable when this returns.
-    async fn close(self) -> anyhow::Result<()> {
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
         drop(self.log);
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.join())
@@ -211,14 +225,7 @@ async fn audited_with_gateway<T>(
     work: impl AsyncFnOnce(&Gateway, &Call) -> Result<T, AppError>,
 ) -> anyhow::Result<T> {
     let operator = Operator::open(settings).await?;
-    let gateway = {
-        let (settings, database, log) = (
-            settings.clone(),
-            operator.database.clone(),
-            operator.log.clone(),
-        );
-        tokio::task::spawn_blocking(move || Gateway::load(&settings, database, log)).await??
-    };
+    let gateway = operator.gateway(settings).await?;
     let outcome = operator
         .audited(action, async |call| work(&gateway, call).await)
         .await;

@@ -1,145 +1,31 @@
 //! Queries on `agreement_versions`, `agreement_approvals` and `agreement_events`. An
 //! agreement's status is derived from its events on every read, so a change made on one
-//! instance is in force on every instance at the next request.
+//! instance is in force on every instance at the next request. Every governed write asks
+//! [`govern`] again under the agreement lock, with the history as it is then, and answers
+//! its refusal as a value beside the storage error, so the caller gives it the same answer
+//! as the early check.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
 use super::{
     conflict_on_unique, exclusive,
     schema::{agreement_approvals, agreement_events, agreement_versions},
-    Conflict, DbConnection, DbError, Missing,
+    Conflict, DbConnection, DbError, LockKey, Missing,
 };
 use crate::domain::{
-    agreement::{Agreement, AgreementDocument, Known, Lifecycle},
-    AgencyId, InvalidValue,
+    agreement::{
+        govern, Agreement, AgreementDocument, AgreementEvent, AgreementHistory, AgreementRef,
+        Approval, EventKind, GovernanceAction, GovernanceRefusal, Known, Requester, StatusChange,
+        VersionRecord,
+    },
+    record_type::RecordTypes,
+    AgencyId, AgencyKind, InvalidValue, Timestamp,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// The last party's approval of a version arrived.
-    Approved,
-    /// An admin imported a version from a file (itself audited).
-    Imported,
-    Suspended,
-    Terminated,
-}
-
-impl EventKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Approved => "approved",
-            Self::Imported => "imported",
-            Self::Suspended => "suspended",
-            Self::Terminated => "terminated",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Approved,
-            Self::Imported,
-            Self::Suspended,
-            Self::Terminated,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
-    pub agency: String,
-    pub approved_by: String,
-    pub approved_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredVersion {
-    pub version: i32,
-    pub document: AgreementDocument,
-    pub created_by: String,
-    pub created_at: i64,
-    pub approvals: Vec<Approval>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub kind: EventKind,
-    pub version: Option<i32>,
-    pub reason: Option<String>,
-    pub recorded_by: String,
-    pub recorded_at: i64,
-}
-
-/// One agreement with every version, approval and event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredAgreement {
-    pub id: String,
-    pub versions: Vec<StoredVersion>,
-    pub events: Vec<StoredEvent>,
-}
-
-impl StoredAgreement {
-    pub fn lifecycle(&self) -> Vec<Lifecycle> {
-        self.events
-            .iter()
-            .filter_map(|event| match event.kind {
-                EventKind::Approved | EventKind::Imported => event.version.map(Lifecycle::Approved),
-                EventKind::Suspended => Some(Lifecycle::Suspended),
-                EventKind::Terminated => Some(Lifecycle::Terminated),
-            })
-            .collect()
-    }
-
-    /// The versions that still validate against today's agencies and record types. One
-    /// that no longer does (an agency or type removed) is left out: it cannot be in force.
-    pub fn validated(&self, known: &Known<'_>) -> Vec<Agreement> {
-        self.versions
-            .iter()
-            .filter_map(|v| match v.document.validate(known) {
-                Ok(agreement) => Some(agreement),
-                Err(error) => {
-                    tracing::error!(agreement = %self.id, version = v.version, %error, "stored agreement no longer validates; not in force");
-                    None
-                }
-            })
-            .collect()
-    }
-
-    /// Every agency named as a party in any version: who may read the agreement.
-    pub fn parties(&self) -> BTreeSet<String> {
-        self.versions
-            .iter()
-            .flat_map(|v| v.document.parties.iter().cloned())
-            .collect()
-    }
-
-    /// The newest version that every party approved (or that was imported).
-    pub fn approved_version(&self) -> Option<i32> {
-        self.events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::Approved | EventKind::Imported))
-            .filter_map(|e| e.version)
-            .max()
-    }
-
-    /// The parties that govern the agreement: those of its newest approved version, or of
-    /// its first draft before any approval. Only they may draft a new version, suspend or
-    /// terminate it; a party added by a later draft gains nothing until that draft is
-    /// approved, by them and by the governing parties alike.
-    pub fn governing_parties(&self) -> BTreeSet<String> {
-        let version = self
-            .approved_version()
-            .or_else(|| self.versions.first().map(|v| v.version));
-        self.versions
-            .iter()
-            .find(|v| Some(v.version) == version)
-            .map(|v| v.document.parties.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-}
+/// A governed write: done, or refused by the governance rule under the lock.
+pub type Governed<T> = Result<T, GovernanceRefusal>;
 
 fn corrupt(what: &str) -> DbError {
     DbError::Corrupt(InvalidValue::new("agreement", what))
@@ -177,14 +63,21 @@ struct EventRow {
     recorded_at: i64,
 }
 
-/// Stores a new version: 1 for a new agreement, otherwise exactly the next number.
+/// Stores a new version (1 for a new agreement, otherwise exactly the next number) if
+/// [`govern`] lets `who` draft it.
 pub fn insert_version(
     conn: &mut DbConnection,
     document: &AgreementDocument,
-    created_by: &str,
-) -> Result<(), DbError> {
-    exclusive(conn, super::LockKey::Agreement, |conn| {
-        add_version(conn, document, created_by)
+    who: &Requester,
+    by: &str,
+) -> Result<Governed<()>, DbError> {
+    exclusive(conn, LockKey::Agreement, |conn| {
+        let history =
+            load(conn, &document.id)?.unwrap_or_else(|| AgreementHistory::new(&document.id));
+        if let Err(refusal) = govern(&history, who, GovernanceAction::Draft(document)) {
+            return Ok(Err(refusal));
+        }
+        add_version(conn, document, by).map(Ok)
     })
 }
 
@@ -210,7 +103,7 @@ fn add_version(
             version: document.version,
             document: serde_json::to_string(document).map_err(|_| corrupt("document"))?,
             created_by: created_by.to_owned(),
-            created_at: crate::domain::Timestamp::now().micros(),
+            created_at: Timestamp::now().micros(),
         })
         .execute(conn)
         .map_err(|e| conflict_on_unique(e, Conflict::AgreementVersionExists))?;
@@ -237,82 +130,74 @@ fn add_event(
             version,
             reason: reason.map(str::to_owned),
             recorded_by: by.to_owned(),
-            recorded_at: crate::domain::Timestamp::now().micros(),
+            recorded_at: Timestamp::now().micros(),
         })
         .execute(conn)?;
     Ok(())
 }
 
-/// Records `agency`'s approval of `version`, whose own parties are `version_parties`.
-/// The version becomes the approved one (an `approved` event) when every party to it and
-/// every governing party has approved it, counting only approvals given after the latest
-/// suspension: a suspension is lifted by a fresh decision, not by earlier ones. Everything
-/// is decided under the agreement lock, from the state as it is then. Returns whether the
-/// version became approved now.
+/// Records the approval of `agreement` by `who`'s agency if [`govern`] allows it. The
+/// version becomes the approved one (an `approved` event) once every party it needs has
+/// approved it since the latest suspension. Everything is decided under the agreement
+/// lock, from the history as it is then. Returns whether the version became approved now.
 pub fn approve(
     conn: &mut DbConnection,
-    id: &str,
-    version: i32,
-    agency: &AgencyId,
-    version_parties: &BTreeSet<AgencyId>,
+    agreement: &AgreementRef,
+    who: &Requester,
     by: &str,
-) -> Result<bool, DbError> {
-    exclusive(conn, super::LockKey::Agreement, |conn| {
-        let stored = load_all(conn)?
-            .into_iter()
-            .find(|a| a.id == id)
-            .ok_or(DbError::NotFound(Missing::Agreement))?;
-        if stored
-            .approved_version()
-            .is_some_and(|approved| version <= approved)
-        {
-            return Err(DbError::Conflict(Conflict::NewerVersionApproved));
+) -> Result<Governed<bool>, DbError> {
+    exclusive(conn, LockKey::Agreement, |conn| {
+        let mut history =
+            load(conn, &agreement.id)?.ok_or(DbError::NotFound(Missing::Agreement))?;
+        if let Err(refusal) = govern(&history, who, GovernanceAction::Approve(agreement.version)) {
+            return Ok(Err(refusal));
         }
-        let mut required: BTreeSet<String> =
-            version_parties.iter().map(ToString::to_string).collect();
-        required.extend(stored.governing_parties());
-        if !required.contains(agency.as_str()) {
-            // TODO(governance): replaced by the pure governance rule.
-            return Err(DbError::Conflict(Conflict::ChangedConcurrently));
-        }
+        let Some(agency) = who.agency.clone() else {
+            // `govern` lets only a party approve, and an agency-less requester is none.
+            return Ok(Err(GovernanceRefusal::NotApprovingParty));
+        };
+        let approval = Approval {
+            agency,
+            approved_by: by.to_owned(),
+            approved_at: Timestamp::now(),
+        };
         diesel::insert_into(agreement_approvals::table)
             .values(ApprovalRow {
-                agreement_id: id.to_owned(),
-                version,
-                agency_id: agency.to_string(),
-                approved_by: by.to_owned(),
-                approved_at: crate::domain::Timestamp::now().micros(),
+                agreement_id: agreement.id.clone(),
+                version: agreement.version,
+                agency_id: approval.agency.to_string(),
+                approved_by: approval.approved_by.clone(),
+                approved_at: approval.approved_at.micros(),
             })
             .execute(conn)
             .map_err(|e| {
                 conflict_on_unique(
                     e,
                     Conflict::AlreadyApproved {
-                        agency: agency.to_string(),
-                        version,
+                        agency: approval.agency.to_string(),
+                        version: agreement.version,
                     },
                 )
             })?;
-        let suspended_at = stored
-            .events
-            .iter()
-            .filter(|e| e.kind == EventKind::Suspended)
-            .map(|e| e.recorded_at)
-            .max()
-            .unwrap_or(i64::MIN);
-        let approved: BTreeSet<String> = agreement_approvals::table
-            .filter(agreement_approvals::agreement_id.eq(id))
-            .filter(agreement_approvals::version.eq(version))
-            .filter(agreement_approvals::approved_at.gt(suspended_at))
-            .select(agreement_approvals::agency_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
-        let complete = required.is_subset(&approved);
-        if complete {
-            add_event(conn, id, EventKind::Approved, Some(version), None, by)?;
+        if let Some(record) = history
+            .versions
+            .iter_mut()
+            .find(|v| v.version == agreement.version)
+        {
+            record.approvals.push(approval);
         }
-        Ok(complete)
+        let complete = history.approval_complete(agreement.version);
+        if complete {
+            add_event(
+                conn,
+                &agreement.id,
+                EventKind::Approved,
+                Some(agreement.version),
+                None,
+                by,
+            )?;
+        }
+        Ok(Ok(complete))
     })
 }
 
@@ -323,7 +208,7 @@ pub fn import(
     document: &AgreementDocument,
     by: &str,
 ) -> Result<bool, DbError> {
-    exclusive(conn, super::LockKey::Agreement, |conn| {
+    exclusive(conn, LockKey::Agreement, |conn| {
         let existing: Option<String> = agreement_versions::table
             .find((&document.id, document.version))
             .select(agreement_versions::document)
@@ -342,7 +227,10 @@ pub fn import(
                 let imported: i64 = agreement_events::table
                     .filter(agreement_events::agreement_id.eq(&document.id))
                     .filter(agreement_events::version.eq(document.version))
-                    .filter(agreement_events::kind.eq_any(["imported", "approved"]))
+                    .filter(
+                        agreement_events::kind
+                            .eq_any([EventKind::Imported.as_str(), EventKind::Approved.as_str()]),
+                    )
                     .count()
                     .get_result(conn)?;
                 if imported > 0 {
@@ -363,21 +251,26 @@ pub fn import(
     })
 }
 
-/// Suspends or terminates the agreement (every version).
+/// Suspends or terminates the agreement (every version) if [`govern`] lets `who` do so.
 pub fn change_status(
     conn: &mut DbConnection,
     id: &str,
-    kind: EventKind,
+    change: StatusChange,
     reason: &str,
+    who: &Requester,
     by: &str,
-) -> Result<(), DbError> {
-    exclusive(conn, super::LockKey::Agreement, |conn| {
-        add_event(conn, id, kind, None, Some(reason), by)
+) -> Result<Governed<()>, DbError> {
+    exclusive(conn, LockKey::Agreement, |conn| {
+        let history = load(conn, id)?.ok_or(DbError::NotFound(Missing::Agreement))?;
+        if let Err(refusal) = govern(&history, who, GovernanceAction::Change(change)) {
+            return Ok(Err(refusal));
+        }
+        add_event(conn, id, change.event(), None, Some(reason), by).map(Ok)
     })
 }
 
 /// Every agreement, by id.
-pub fn load_all(conn: &mut DbConnection) -> Result<Vec<StoredAgreement>, DbError> {
+pub fn load_all(conn: &mut DbConnection) -> Result<Vec<AgreementHistory>, DbError> {
     let versions: Vec<VersionRow> = agreement_versions::table
         .order((
             agreement_versions::agreement_id,
@@ -393,44 +286,71 @@ pub fn load_all(conn: &mut DbConnection) -> Result<Vec<StoredAgreement>, DbError
         .order((agreement_events::agreement_id, agreement_events::seq))
         .select(EventRow::as_select())
         .load(conn)?;
-    let mut by_id: BTreeMap<String, StoredAgreement> = BTreeMap::new();
+    assemble(versions, &approvals, events)
+}
+
+/// One agreement, if any version of it is stored.
+pub fn load(conn: &mut DbConnection, id: &str) -> Result<Option<AgreementHistory>, DbError> {
+    let versions: Vec<VersionRow> = agreement_versions::table
+        .filter(agreement_versions::agreement_id.eq(id))
+        .order(agreement_versions::version)
+        .select(VersionRow::as_select())
+        .load(conn)?;
+    let approvals: Vec<ApprovalRow> = agreement_approvals::table
+        .filter(agreement_approvals::agreement_id.eq(id))
+        .order(agreement_approvals::approved_at)
+        .select(ApprovalRow::as_select())
+        .load(conn)?;
+    let events: Vec<EventRow> = agreement_events::table
+        .filter(agreement_events::agreement_id.eq(id))
+        .order(agreement_events::seq)
+        .select(EventRow::as_select())
+        .load(conn)?;
+    Ok(assemble(versions, &approvals, events)?.into_iter().next())
+}
+
+/// Rows, ordered by agreement and then version or sequence, into histories by id.
+fn assemble(
+    versions: Vec<VersionRow>,
+    approvals: &[ApprovalRow],
+    events: Vec<EventRow>,
+) -> Result<Vec<AgreementHistory>, DbError> {
+    let mut by_id: BTreeMap<String, AgreementHistory> = BTreeMap::new();
     for row in versions {
         let document: AgreementDocument =
             serde_json::from_str(&row.document).map_err(|_| corrupt("document"))?;
         let approvals = approvals
             .iter()
             .filter(|a| a.agreement_id == row.agreement_id && a.version == row.version)
-            .map(|a| Approval {
-                agency: a.agency_id.clone(),
-                approved_by: a.approved_by.clone(),
-                approved_at: a.approved_at,
+            .map(|a| {
+                Ok(Approval {
+                    agency: AgencyId::parse(&a.agency_id).map_err(DbError::Corrupt)?,
+                    approved_by: a.approved_by.clone(),
+                    approved_at: Timestamp::from_micros(a.approved_at),
+                })
             })
-            .collect();
+            .collect::<Result<_, DbError>>()?;
         by_id
             .entry(row.agreement_id.clone())
-            .or_insert_with(|| StoredAgreement {
-                id: row.agreement_id.clone(),
-                versions: Vec::new(),
-                events: Vec::new(),
-            })
+            .or_insert_with(|| AgreementHistory::new(&row.agreement_id))
             .versions
-            .push(StoredVersion {
+            .push(VersionRecord {
                 version: row.version,
                 document,
                 created_by: row.created_by,
-                created_at: row.created_at,
+                created_at: Timestamp::from_micros(row.created_at),
                 approvals,
             });
     }
     for row in events {
         let kind = EventKind::parse(&row.kind).ok_or_else(|| corrupt("event kind"))?;
         if let Some(agreement) = by_id.get_mut(&row.agreement_id) {
-            agreement.events.push(StoredEvent {
+            agreement.events.push(AgreementEvent {
                 kind,
                 version: row.version,
                 reason: row.reason,
                 recorded_by: row.recorded_by,
-                recorded_at: row.recorded_at,
+                recorded_at: Timestamp::from_micros(row.recorded_at),
             });
         }
     }
@@ -441,7 +361,7 @@ pub fn load_all(conn: &mut DbConnection) -> Result<Vec<StoredAgreement>, DbError
 /// in force, if any. Read afresh on every request: no cache can outlive a suspension.
 pub fn in_force(
     conn: &mut DbConnection,
-    record_types: &crate::domain::record_type::RecordTypes,
+    record_types: &RecordTypes,
     today: time::Date,
 ) -> Result<Vec<Agreement>, DbError> {
     let agencies = known_agencies(conn)?;
@@ -451,19 +371,18 @@ pub fn in_force(
     };
     Ok(load_all(conn)?
         .iter()
-        .filter_map(|stored| {
-            let versions = stored.validated(&known);
-            let (_, current) =
-                crate::domain::agreement::status_on(&versions, &stored.lifecycle(), today);
-            current.cloned()
+        .filter_map(|history| {
+            let standing = history.standing(&known, today);
+            for version in &standing.unusable {
+                tracing::error!(agreement = %history.id, version, "stored agreement no longer validates; not in force");
+            }
+            standing.in_force
         })
         .collect())
 }
 
 /// Registered agencies and their kinds, for validating agreements.
-pub fn known_agencies(
-    conn: &mut DbConnection,
-) -> Result<BTreeMap<AgencyId, crate::domain::AgencyKind>, DbError> {
+pub fn known_agencies(conn: &mut DbConnection) -> Result<BTreeMap<AgencyId, AgencyKind>, DbError> {
     Ok(super::agencies::list(conn)?
         .into_iter()
         .map(|agency| (agency.id, agency.kind))

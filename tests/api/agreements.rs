@@ -1,10 +1,14 @@
 //! Agreements through the API: drafted, approved by every party, in force on the next
-//! request, suspended; and through the CLI: imported (audited) and listed.
+//! request, suspended; through the CLI: imported (audited) and listed; and the governance
+//! rule asked again under the agreement lock, answering as the early check does.
 
-use concordat::domain::{agreement::AgreementDocument, Role};
+use concordat::{
+    audit::Decision,
+    domain::{agreement::AgreementDocument, Role},
+};
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, spawn_app, BINARY};
+use crate::helpers::{problem, receipt, spawn_app, BINARY};
 
 fn example() -> Value {
     let document: AgreementDocument = toml::from_str(include_str!(
@@ -288,4 +292,196 @@ async fn no_subset_of_parties_can_rewrite_or_take_over_an_agreement() {
         .await
         .unwrap();
     assert_eq!(old.status(), 409);
+}
+
+/// The example narrowed to the programme and the ambulance service, as version `version`.
+fn narrower(version: i32) -> Value {
+    let mut document = example();
+    document["version"] = json!(version);
+    document["parties"] = json!(["iow-recovery", "scas"]);
+    document["shares"] = json!([{
+        "provider": "scas", "recipients": ["iow-recovery"], "purposes": ["care_coordination"],
+        "record_types": ["ambulance.callout"], "categories": {"service_usage": "coordination"}
+    }]);
+    document
+}
+
+/// Version 1 with all four parties, then version 2 with only the programme and the
+/// ambulance service, both imported: the police are no longer a governing party. Version 3
+/// (the programme and the ambulance service again) is drafted by the programme's IG lead.
+async fn police_no_longer_govern(app: &crate::helpers::TestApp) {
+    for document in [example(), narrower(2)] {
+        let document: AgreementDocument = serde_json::from_value(document).unwrap();
+        app.database
+            .run(move |conn| concordat::db::agreements::import(conn, &document, "test-admin"))
+            .await
+            .unwrap();
+    }
+    let programme = app.client(
+        &app.register("iow-recovery-ig", "iow-recovery", &[Role::IgLead])
+            .await,
+    );
+    let drafted = programme
+        .post(app.url("/v1/agreements"))
+        .json(&narrower(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(drafted.status(), 201);
+}
+
+#[tokio::test]
+async fn a_non_party_ig_lead_cannot_approve() {
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = app.client(
+        &app.register("hampshire-police-ig", "hampshire-police", &[Role::IgLead])
+            .await,
+    );
+    let refused = police
+        .post(app.url("/v1/agreements/isa-iow-recovery/versions/3/approve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(problem(refused).await["code"], "role");
+}
+
+/// The party rule decided under the agreement lock (where a concurrent approval may have
+/// changed who governs since the early answer) answers exactly as the early answer does:
+/// 403 `role`, not a conflict.
+#[tokio::test]
+async fn the_party_rule_under_the_lock_answers_as_the_early_check_does() {
+    use actix_web::ResponseError;
+    use concordat::{
+        app::AppError,
+        db::agreements,
+        domain::{
+            agreement::{AgreementRef, GovernanceRefusal, Requester},
+            AgencyId,
+        },
+        error::ApiError,
+    };
+
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = Requester {
+        agency: Some(AgencyId::parse("hampshire-police").unwrap()),
+        roles: [Role::IgLead].into(),
+    };
+    let refusal = app
+        .database
+        .run(move |conn| {
+            agreements::approve(
+                conn,
+                &AgreementRef::new("isa-iow-recovery", 3),
+                &police,
+                "police-ig",
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refusal, GovernanceRefusal::NotApprovingParty);
+    let error = ApiError::from(AppError::from(refusal));
+    assert_eq!(
+        (error.status_code().as_u16(), error.problem().code),
+        (403, "role".to_owned())
+    );
+}
+
+/// A second approval by the same agency is refused before anything is recorded as done:
+/// its entry says denied, not granted.
+#[tokio::test]
+async fn a_repeated_approval_is_recorded_as_denied() {
+    let app = spawn_app().await;
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let lead = app.client(&app.register("scas-ig", "scas", &[Role::IgLead]).await);
+    admin
+        .post(app.url("/v1/agreements"))
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    let approve = || {
+        lead.post(app.url("/v1/agreements/isa-iow-recovery/versions/1/approve"))
+            .send()
+    };
+    assert_eq!(approve().await.unwrap().status(), 200);
+    let twice = approve().await.unwrap();
+    assert_eq!(twice.status(), 409);
+    let leaf_index = receipt(&twice);
+    let entry = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.leaf_index == leaf_index)
+        .unwrap();
+    assert_eq!(
+        (entry.decision, entry.reason.as_str()),
+        (Decision::Denied, "conflict")
+    );
+    assert_eq!(entry.agreements, ["isa-iow-recovery@1"]);
+}
+
+/// Drafting and suspending are decided again under the lock by the same rule: a party that
+/// no longer governs is refused there too, with the early answer's 403, and nothing is
+/// stored.
+#[tokio::test]
+async fn every_governed_write_is_decided_again_under_the_lock() {
+    use actix_web::ResponseError;
+    use concordat::{
+        app::AppError,
+        db::agreements,
+        domain::{
+            agreement::{GovernanceRefusal, Requester, StatusChange},
+            AgencyId,
+        },
+        error::ApiError,
+    };
+
+    let app = spawn_app().await;
+    police_no_longer_govern(&app).await;
+    let police = Requester {
+        agency: Some(AgencyId::parse("hampshire-police").unwrap()),
+        roles: [Role::IgLead].into(),
+    };
+    let mut wider: AgreementDocument = serde_json::from_value(narrower(4)).unwrap();
+    wider.parties.push("hampshire-police".into());
+    let (drafted, suspended) = app
+        .database
+        .run(move |conn| {
+            let drafted = agreements::insert_version(conn, &wider, &police, "police-ig")?;
+            let suspended = agreements::change_status(
+                conn,
+                "isa-iow-recovery",
+                StatusChange::Suspend,
+                "Police say so",
+                &police,
+                "police-ig",
+            )?;
+            Ok((drafted, suspended))
+        })
+        .await
+        .unwrap();
+    assert_eq!(drafted, Err(GovernanceRefusal::NotDraftingParty));
+    assert_eq!(suspended, Err(GovernanceRefusal::NotGoverningParty));
+    for refusal in [drafted, suspended] {
+        let error = ApiError::from(AppError::from(refusal.unwrap_err()));
+        assert_eq!(
+            (error.status_code().as_u16(), error.problem().code),
+            (403, "role".to_owned())
+        );
+    }
+    let stored = app
+        .database
+        .run(|conn| agreements::load(conn, "isa-iow-recovery"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.versions.len(), 3);
+    assert!(stored.events.iter().all(|e| e.reason.is_none()));
 }

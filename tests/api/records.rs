@@ -5,7 +5,10 @@ use concordat::{
     audit::Decision,
     config::DatabaseUrl,
     db::{agreements, DbConnection},
-    domain::{agreement::AgreementDocument, Role},
+    domain::{
+        agreement::{AgreementDocument, Requester, StatusChange},
+        Role,
+    },
 };
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
@@ -257,15 +260,21 @@ async fn withdrawal_and_suspension_take_effect_on_the_next_read() {
         .app
         .database
         .run(|conn| {
+            let admin = Requester {
+                agency: None,
+                roles: [Role::Admin].into(),
+            };
             agreements::change_status(
                 conn,
                 "isa-iow-recovery",
-                agreements::EventKind::Suspended,
+                StatusChange::Suspend,
                 "Review",
+                &admin,
                 "test-admin",
             )
         })
         .await
+        .unwrap()
         .unwrap();
     let refused = scene.read(&scene.police, "crisis_response", None).await;
     assert_eq!(refused.status(), 403);
@@ -685,15 +694,21 @@ async fn a_refused_break_glass_attempt_is_recorded_flagged_with_its_justificatio
         .app
         .database
         .run(|conn| {
+            let admin = Requester {
+                agency: None,
+                roles: [Role::Admin].into(),
+            };
             agreements::change_status(
                 conn,
                 "isa-iow-recovery",
-                agreements::EventKind::Suspended,
+                StatusChange::Suspend,
                 "Review",
+                &admin,
                 "test-admin",
             )
         })
         .await
+        .unwrap()
         .unwrap();
     let no_agreement = scene
         .read(&scene.police, "crisis_response", Some(WHY))

@@ -106,8 +106,6 @@ impl Application {
             )),
         });
         let metrics_data = web::Data::new(metrics.clone());
-        let database_data = web::Data::new(database.clone());
-        let record_types = web::Data::from(Arc::clone(&gateway.record_types));
         let gateway = web::Data::new(gateway);
         let openapi = web::Data::new(OpenApiJson::build()?);
         let max_body_bytes = settings.limits.max_body_bytes;
@@ -119,8 +117,6 @@ impl Application {
                 .app_data(openapi.clone())
                 .app_data(identity.clone())
                 .app_data(metrics_data.clone())
-                .app_data(database_data.clone())
-                .app_data(record_types.clone())
                 .configure(routes::configure(max_body_bytes))
                 .default_service(web::to(HttpResponse::NotFound))
                 .wrap(from_fn(identity::identify))

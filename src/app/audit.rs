@@ -18,7 +18,7 @@ use crate::{
         Action, AuditEntry, Decision, LeafIndex,
     },
     db::{alerts, subjects, Conflict, Database, DbConnection, DbError, Missing},
-    domain::{purpose::Purpose, subject::SubjectId, Role, Timestamp},
+    domain::{purpose::Purpose, Role, Timestamp},
 };
 
 /// Entries per search page when the caller names no limit, and the most it may name.
@@ -592,9 +592,7 @@ pub async fn access_report(
     call: &Call,
     subject: &str,
 ) -> Result<AccessReport, AppError> {
-    let id = SubjectId::parse(subject).map_err(|_| DbError::NotFound(Missing::Subject))?;
-    let named = id.to_string();
-    call.audit.annotate(|entry| entry.subject_id = Some(named));
+    let id = input::subject(call, subject)?;
     call.require_any(&[Role::IgAuditor, Role::Coordinator])?;
     let lookup = id.clone();
     let rows = gateway

@@ -1,10 +1,11 @@
-//! Parsing the inputs several use cases share: dates, instants and free text. Each failure
+//! Parsing the inputs several use cases share: dates, instants, free text and the subject
+//! a call is about. Each failure
 //! names the field and never repeats what was sent.
 
 use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
 
-use super::AppError;
-use crate::domain::Timestamp;
+use super::{AppError, Call};
+use crate::domain::{subject::SubjectId, Timestamp};
 
 pub fn parse_date(field: &'static str, raw: &str) -> Result<Date, AppError> {
     Date::parse(raw, &Iso8601::DATE)
@@ -47,4 +48,14 @@ pub fn parse_text(field: &'static str, raw: &str, max: usize) -> Result<String, 
         ));
     }
     Ok(text.to_owned())
+}
+
+/// The subject a call is about, from a path or an argument, named in the call's entry at
+/// once so that even a refused call says whom it was about. Text that cannot be a subject
+/// id is answered as an unknown subject.
+pub fn subject(call: &Call, raw: &str) -> Result<SubjectId, AppError> {
+    let id = SubjectId::parse(raw).map_err(|_| AppError::not_found("subject"))?;
+    let named = id.to_string();
+    call.audit.annotate(|entry| entry.subject_id = Some(named));
+    Ok(id)
 }

@@ -11,7 +11,11 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{error::Rule, input::today, AppError, Call, Gateway};
+use super::{
+    error::Rule,
+    input::{self, today},
+    AppError, Call, Gateway,
+};
 use crate::{
     audit::{Decision, LeafIndex, Receipt},
     db::{agencies, agreements, records, subjects},
@@ -143,7 +147,7 @@ pub async fn submit(
     call: &Call,
     submission: Submission,
 ) -> Result<RecordCreated, AppError> {
-    let subject = subject(call, &submission.subject)?;
+    let subject = input::subject(call, &submission.subject)?;
     call.require_any(&[Role::Practitioner, Role::System])?;
     let body = submission.record;
     let record_type = gateway
@@ -287,7 +291,7 @@ struct Asked<'a> {
 /// Parses a read and refuses what can be refused before anything about the subject is
 /// read: who asks and why.
 fn ask<'a>(gateway: &Gateway, call: &'a Call, request: ReadRequest) -> Result<Asked<'a>, AppError> {
-    let subject = subject(call, &request.subject)?;
+    let subject = input::subject(call, &request.subject)?;
     let purpose: Purpose = request.purpose.parse()?;
     call.audit
         .annotate(|entry| entry.purpose = Some(purpose.to_string()));
@@ -367,13 +371,6 @@ async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError
 }
 
 /// The subject a call names; its entry names it too, even if the call is then refused.
-fn subject(call: &Call, raw: &str) -> Result<SubjectId, AppError> {
-    let id = SubjectId::parse(raw).map_err(|_| AppError::not_found("subject"))?;
-    call.audit
-        .annotate(|entry| entry.subject_id = Some(id.to_string()));
-    Ok(id)
-}
-
 fn justification(raw: &str) -> Result<String, AppError> {
     let text = raw.trim();
     if !(MIN_JUSTIFICATION..=MAX_JUSTIFICATION).contains(&text.chars().count()) {

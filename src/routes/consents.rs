@@ -4,10 +4,9 @@
 
 use actix_web::{
     web::{self, Json},
-    HttpRequest, HttpResponse,
+    HttpResponse,
 };
 
-use super::input::path_subject;
 use crate::{
     app::{
         consents::{self, ConsentHistory, ConsentRecorded, ConsentRequest, WithdrawRequest},
@@ -23,13 +22,12 @@ use crate::{
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn record_consent(
-    req: HttpRequest,
     gateway: web::Data<Gateway>,
     call: Call,
     subject: web::Path<String>,
     body: Json<ConsentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let subject = path_subject(&req, &subject)?;
+    let subject = crate::app::input::subject(&call, &subject)?;
     let recorded = consents::record(&gateway, &call, &subject, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(recorded))
 }
@@ -40,13 +38,12 @@ pub async fn record_consent(
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn withdraw(
-    req: HttpRequest,
     gateway: web::Data<Gateway>,
     call: Call,
     subject: web::Path<String>,
     body: Json<WithdrawRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let subject = path_subject(&req, &subject)?;
+    let subject = crate::app::input::subject(&call, &subject)?;
     let recorded = consents::withdraw(&gateway, &call, &subject, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(recorded))
 }
@@ -57,11 +54,10 @@ pub async fn withdraw(
               (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn history(
-    req: HttpRequest,
     gateway: web::Data<Gateway>,
     call: Call,
     subject: web::Path<String>,
 ) -> Result<Json<ConsentHistory>, ApiError> {
-    let subject = path_subject(&req, &subject)?;
+    let subject = crate::app::input::subject(&call, &subject)?;
     Ok(Json(consents::history(&gateway, &call, &subject).await?))
 }

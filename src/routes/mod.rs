@@ -5,7 +5,6 @@
 pub mod agreements;
 pub mod audit;
 pub mod consents;
-pub mod input;
 pub mod openapi;
 pub mod records;
 pub mod reports;

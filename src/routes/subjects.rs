@@ -4,10 +4,9 @@
 
 use actix_web::{
     web::{self, Json, Query},
-    HttpRequest, HttpResponse,
+    HttpResponse,
 };
 
-use super::input::path_subject;
 use crate::{
     app::{
         subjects::{self, DischargeRequest, Discharged, EnrolRequest, LookupQuery, SubjectRef},
@@ -50,13 +49,12 @@ pub async fn lookup(
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Already discharged", body = Problem, content_type = "application/problem+json")))]
 pub async fn discharge(
-    req: HttpRequest,
     gateway: web::Data<Gateway>,
     call: Call,
     subject: web::Path<String>,
     body: Json<DischargeRequest>,
 ) -> Result<Json<Discharged>, ApiError> {
-    let subject = path_subject(&req, &subject)?;
+    let subject = crate::app::input::subject(&call, &subject)?;
     let discharged = subjects::discharge(&gateway, &call, &subject, body.into_inner()).await?;
     Ok(Json(discharged))
 }

@@ -326,7 +326,7 @@ fn certificate_serial(pem: &str) -> Result<Vec<u8>, PkiError> {
 
 /// CRL numbers must increase; microseconds since the epoch do, without keeping state.
 fn crl_number() -> u64 {
-    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).unwrap_or(u64::MAX)
+    u64::try_from(crate::domain::Timestamp::now().micros()).unwrap_or_default()
 }
 
 fn create_dir(dir: &Path) -> Result<(), PkiError> {

@@ -137,14 +137,14 @@ fn view(history: &AgreementHistory, known: &Known<'_>, today: Date) -> Agreement
                 version: v.version,
                 document: v.document.clone(),
                 created_by: v.created_by.clone(),
-                created_at: format_time(v.created_at.micros()),
+                created_at: format_time(v.created_at),
                 approvals: v
                     .approvals
                     .iter()
                     .map(|a| ApprovalView {
                         agency: a.agency.to_string(),
                         approved_by: a.approved_by.clone(),
-                        approved_at: format_time(a.approved_at.micros()),
+                        approved_at: format_time(a.approved_at),
                     })
                     .collect(),
             })
@@ -157,7 +157,7 @@ fn view(history: &AgreementHistory, known: &Known<'_>, today: Date) -> Agreement
                 version: e.version,
                 reason: e.reason.clone(),
                 recorded_by: e.recorded_by.clone(),
-                recorded_at: format_time(e.recorded_at.micros()),
+                recorded_at: format_time(e.recorded_at),
             })
             .collect(),
     }

@@ -5,11 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Action, LeafIndex};
+use crate::domain::Timestamp;
 #[cfg(test)]
 use serde_json::Value;
-use time::{
-    format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
-};
+use time::{format_description::FormatItem, macros::format_description, PrimitiveDateTime};
 
 /// RFC 3339, UTC, microseconds: the precision both databases keep.
 const TIME_FORMAT: &[FormatItem<'static>] =
@@ -97,7 +96,7 @@ impl PendingEntry {
     pub fn at_index(self, leaf_index: LeafIndex) -> AuditEntry {
         AuditEntry {
             leaf_index: leaf_index.0,
-            time: format_time(self.time_micros),
+            time: format_time(Timestamp::from_micros(self.time_micros)),
             request_id: self.request_id,
             principal_id: self.principal_id,
             agency_id: self.agency_id,
@@ -198,13 +197,13 @@ impl AuditEntry {
         // The format's `Z` is a literal, so parse the wall time and declare it UTC.
         PrimitiveDateTime::parse(&self.time, TIME_FORMAT)
             .ok()
-            .map(|t| crate::domain::Timestamp::from(t.assume_utc()).micros())
+            .map(|t| Timestamp::from(t.assume_utc()).micros())
     }
 }
 
-pub fn format_time(micros: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .ok()
+/// An instant as entries write it: RFC 3339, UTC, always six fraction digits.
+pub fn format_time(at: Timestamp) -> String {
+    at.to_datetime()
         .and_then(|t| t.format(TIME_FORMAT).ok())
         .unwrap_or_default()
 }

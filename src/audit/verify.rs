@@ -18,7 +18,10 @@ use super::{
     store::{self, covers_to, StoredEntry, StoredNode, StoredNodes},
     LeafIndex,
 };
-use crate::db::{Database, DbConnection, DbError};
+use crate::{
+    db::{Database, DbConnection, DbError},
+    domain::Timestamp,
+};
 
 const ENTRY_PAGE: i64 = 10_000;
 const NODE_PAGE: i64 = 20_000;
@@ -187,7 +190,7 @@ struct HashedColumns<'a> {
 impl HashedColumns<'_> {
     fn matches(&self, row: &StoredEntry) -> bool {
         let same = |a: &Option<Cow<'_, str>>, b: &Option<String>| a.as_deref() == b.as_deref();
-        self.time == format_time(row.time_micros)
+        self.time == format_time(Timestamp::from_micros(row.time_micros))
             && self.request_id == row.request_id
             && same(&self.principal_id, &row.principal_id)
             && same(&self.agency_id, &row.agency_id)

@@ -21,9 +21,7 @@ use crate::{
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
-    ops,
-    routes::{self, openapi::OpenApiJson},
-    telemetry,
+    ops, routes, telemetry,
     tls::{self, ClientVerifier, PeerCertificate},
 };
 
@@ -57,18 +55,7 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        // Opening the pool, migrating and reading keys block on I/O: keep them off the
-        // executor. The audit writer starts once the schema is there.
-        let url = settings.database.url.clone();
-        let database = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let database = Database::connect(&url).context("database.url")?;
-            let applied = database.migrate()?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "database migrated");
-            }
-            Ok(database)
-        })
-        .await??;
+        let database = open_database(settings).await?;
         let (audit_log, audit_writer) =
             AuditLog::start(database.clone(), settings.audit.append_timeout)?;
         let gateway = {
@@ -86,47 +73,17 @@ impl Application {
             metrics.tls_client_certificate_rejections.clone(),
         )
         .context("tls.client_ca / tls.crl")?;
-        let tls_config = tls::server_config(&settings.tls, Arc::clone(&verifier))
-            .context("tls.cert / tls.key")?;
-
-        let listener = TcpListener::bind(settings.server.bind)
-            .with_context(|| format!("server.bind: cannot bind {}", settings.server.bind))?;
-        let port = listener.local_addr()?.port();
-        let ops_listener = TcpListener::bind(settings.server.ops_bind).with_context(|| {
-            format!("server.ops_bind: cannot bind {}", settings.server.ops_bind)
-        })?;
-        let ops_port = ops_listener.local_addr()?.port();
-
-        let identity = web::Data::new(IdentityService {
+        let (listener, port) = bind("server.bind", settings.server.bind)?;
+        let (ops_listener, ops_port) = bind("server.ops_bind", settings.server.ops_bind)?;
+        let identity = IdentityService {
             verifier: Arc::clone(&verifier),
             database: database.clone(),
             limits: Arc::new(RateLimits::new(
                 settings.limits.per_principal_rps,
                 settings.limits.per_principal_burst,
             )),
-        });
-        let metrics_data = web::Data::new(metrics.clone());
-        let gateway = web::Data::new(gateway);
-        let openapi = web::Data::new(OpenApiJson::build()?);
-        let max_body_bytes = settings.limits.max_body_bytes;
-        let server = HttpServer::new(move || {
-            // Middleware, outermost last: request id and metrics; the audit entry (written
-            // before the response leaves); problem documents; identity.
-            App::new()
-                .app_data(gateway.clone())
-                .app_data(openapi.clone())
-                .app_data(identity.clone())
-                .app_data(metrics_data.clone())
-                .configure(routes::configure(max_body_bytes))
-                .default_service(web::to(HttpResponse::NotFound))
-                .wrap(from_fn(identity::identify))
-                .wrap(from_fn(error::render_problems))
-                .wrap(from_fn(routes::trail::record_requests))
-                .wrap(from_fn(telemetry::observe_request))
-        })
-        .on_connect(attach_peer_certificate)
-        .listen_rustls_0_23(listener, tls_config)?
-        .run();
+        };
+        let server = api_server(settings, gateway, identity, metrics.clone(), listener)?;
         let ops_server = ops::server(ops_listener, database.clone(), audit_log.clone(), metrics)?;
         let crl_watch = verifier.watch(CRL_POLL);
         let checkpoints = checkpointer::spawn(
@@ -193,6 +150,61 @@ impl Application {
         served?;
         Ok(())
     }
+}
+
+/// Opens the pool and migrates, off the executor (both block on I/O).
+async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let url = settings.database.url.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let database = Database::connect(&url).context("database.url")?;
+        let applied = database.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "database migrated");
+        }
+        Ok(database)
+    })
+    .await?
+}
+
+/// Binds `address` now, so the caller learns the real port (tests bind port 0).
+fn bind(key: &str, address: std::net::SocketAddr) -> anyhow::Result<(TcpListener, u16)> {
+    let listener =
+        TcpListener::bind(address).with_context(|| format!("{key}: cannot bind {address}"))?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}
+
+/// The mutual-TLS API. Middleware, outermost last: request id and metrics; the audit entry
+/// (durable before the response leaves); problem documents; identity.
+fn api_server(
+    settings: &Settings,
+    gateway: Gateway,
+    identity: IdentityService,
+    metrics: Metrics,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
+    let tls_config = tls::server_config(&settings.tls, Arc::clone(&identity.verifier))
+        .context("tls.cert / tls.key")?;
+    let gateway = web::Data::new(gateway);
+    let identity = web::Data::new(identity);
+    let metrics = web::Data::new(metrics);
+    let openapi = web::Data::new(routes::OpenApiJson::build()?);
+    let max_body_bytes = settings.limits.max_body_bytes;
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(gateway.clone())
+            .app_data(identity.clone())
+            .app_data(metrics.clone())
+            .configure(routes::configure(max_body_bytes, openapi.clone()))
+            .default_service(web::to(HttpResponse::NotFound))
+            .wrap(from_fn(identity::identify))
+            .wrap(from_fn(error::render_problems))
+            .wrap(from_fn(routes::record_requests))
+            .wrap(from_fn(telemetry::observe_request))
+    })
+    .on_connect(attach_peer_certificate)
+    .listen_rustls_0_23(listener, tls_config)?
+    .run())
 }
 
 /// Parses the client certificate once per connection and keeps it with the connection,

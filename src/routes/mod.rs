@@ -83,22 +83,33 @@ pub fn action_for(method: &Method, pattern: Option<&str>) -> Action {
         .map_or(Action::MethodNotAllowed, |(_, _, action)| *action)
 }
 
-/// Registers every API route and the extractor settings that turn bad input into problems.
-pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+pub use openapi::OpenApiJson;
+pub use trail::record_requests;
+
+/// Registers every API route, the OpenAPI description (built once, by the caller) and the
+/// extractor settings that turn bad input into problems.
+pub fn configure(
+    max_body_bytes: usize,
+    openapi: web::Data<OpenApiJson>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(
-            web::JsonConfig::default()
-                .limit(max_body_bytes)
-                .error_handler(move |error, _| ApiError::from_json(&error, max_body_bytes).into()),
-        )
-        .app_data(web::PayloadConfig::default().limit(max_body_bytes))
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|error, _| ApiError::from_query(&error).into()),
-        )
-        .app_data(
-            web::PathConfig::default().error_handler(|error, _| ApiError::from_path(&error).into()),
-        );
+        cfg.app_data(openapi)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body_bytes)
+                    .error_handler(move |error, _| {
+                        ApiError::from_json(&error, max_body_bytes).into()
+                    }),
+            )
+            .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|error, _| ApiError::from_query(&error).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|error, _| ApiError::from_path(&error).into()),
+            );
         register(cfg);
     }
 }
@@ -113,7 +124,7 @@ mod tests {
     };
     use serde::Deserialize;
 
-    use super::configure;
+    use super::{configure, OpenApiJson};
     use crate::telemetry::observe_request;
 
     #[derive(Deserialize)]
@@ -132,7 +143,7 @@ mod tests {
     async fn post(content_type: &str, body: &str) -> (u16, serde_json::Value) {
         let app = init_service(
             App::new()
-                .configure(configure(64))
+                .configure(configure(64, web::Data::new(OpenApiJson::build().unwrap())))
                 .route("/strict", web::post().to(accept))
                 .wrap(from_fn(observe_request)),
         )

@@ -18,7 +18,7 @@ use crate::{
     audit::{checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
     crypto::Keyring,
-    db::Database,
+    db::{records, Database},
     domain::record_type::RecordTypes,
     error,
     identity::{self, IdentityService, RateLimits},
@@ -73,6 +73,16 @@ impl Application {
                 let applied = database.migrate()?;
                 if !applied.is_empty() {
                     tracing::info!(?applied, "database migrated");
+                }
+                // Reads refuse unbound payloads (`db::records`), and only the schema owner
+                // may re-seal them: starting anyway would fail every read that meets one.
+                let unbound = database.run_blocking(records::count_unbound)?;
+                if unbound > 0 {
+                    anyhow::bail!(
+                        "{unbound} record payload(s) are sealed in the format before payloads \
+                         were bound and cannot be read: run `concordat migrate` as the schema \
+                         owner, with this keys.dir, to re-seal them"
+                    );
                 }
                 let signer =
                     CheckpointSigner::load_or_create(&keys, &origin).context("keys.dir")?;

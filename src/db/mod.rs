@@ -104,7 +104,7 @@ pub enum Missing {
 /// key by accident. Each serialises one kind of read-then-write across instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKey {
-    /// Running migrations (session lock).
+    /// Running migrations (session lock), and re-sealing record payloads after them.
     Migration,
     /// Appending to the audit tree (next leaf index).
     AuditAppend,

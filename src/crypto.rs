@@ -6,15 +6,19 @@
 //! to open. A value whose meaning depends on other columns of its row (a record payload
 //! means something only for its subject, holder and type) is sealed *bound* to those
 //! columns as well, so changing any of them in the database makes it fail to open rather
-//! than be read as someone else's. Each ciphertext carries the id of the key that sealed
-//! it, so a new data key can be introduced without re-encrypting old rows (docs/operations.md,
-//! "Rotating the data key").
+//! than be read as someone else's. A bound column accepts only bound values: a value sealed
+//! before its column was bound is refused until it is re-sealed bound ([`Keyring::rebind`],
+//! which `concordat migrate` runs), since its old ciphertext, in any backup, would open in
+//! its row wherever that row had been moved. Each ciphertext carries the id of the key that
+//! sealed it, so a new data key can be introduced without re-encrypting old rows
+//! (docs/operations.md, "Rotating the data key").
 //! Lookups by identifier use an HMAC-SHA-256 blind index under a separate key: equal
 //! identifiers give equal indexes, and the index reveals nothing without the key.
 //!
 //! Keys live in `keys.dir`, outside the database, as `data-key-<n>.bin` (the highest `n`
 //! seals; all open) and `blind-index.key`, each 32 random bytes, mode 0600, created at
-//! first start. A stolen database file alone discloses nothing.
+//! first start of the gateway (and by nothing else). A stolen database file alone discloses
+//! nothing.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -25,8 +29,9 @@ use ring::{
 };
 
 /// First byte of every sealed value, saying what its associated data was: the row id and
-/// column ([`Keyring::seal`]).
-const FORMAT_V1: u8 = 1;
+/// column ([`Keyring::seal`]). Public so storage can find the values of a bound column that
+/// were sealed before it was bound.
+pub const FORMAT_V1: u8 = 1;
 /// The row id, the column and the columns the value is bound to ([`Keyring::seal_bound`]).
 /// A different first byte than v1, so a bound value can never be opened as an unbound one.
 const FORMAT_BOUND: u8 = 2;
@@ -67,12 +72,25 @@ impl Keyring {
     /// Loads every data key in `dir` and the blind-index key, creating `data-key-1.bin`
     /// and `blind-index.key` on first start.
     pub fn load_or_create(dir: &Path) -> Result<Self, CryptoError> {
+        Self::load_from(dir, true)
+    }
+
+    /// Loads the keys in `dir` and creates none: for an operator command that must work with
+    /// the keys the gateway already seals with, where a new key would seal what no instance
+    /// can open.
+    pub fn load(dir: &Path) -> Result<Self, CryptoError> {
+        Self::load_from(dir, false)
+    }
+
+    fn load_from(dir: &Path, create: bool) -> Result<Self, CryptoError> {
         let random = SystemRandom::new();
         let file_error = |path: &Path, message: String| CryptoError::KeyFile {
             path: path.display().to_string(),
             message,
         };
-        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e.to_string()))?;
+        if create {
+            std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e.to_string()))?;
+        }
         let mut data_keys = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, e.to_string()))?;
         for entry in entries {
@@ -92,12 +110,18 @@ impl Keyring {
         }
         if data_keys.is_empty() {
             let path = dir.join(format!("{DATA_KEY_PREFIX}1{DATA_KEY_SUFFIX}"));
+            if !create {
+                return Err(file_error(
+                    dir,
+                    format!("holds no data key ({DATA_KEY_PREFIX}<n>{DATA_KEY_SUFFIX})"),
+                ));
+            }
             let bytes = create_key(&path, &random)?;
             let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| CryptoError::Random)?;
             data_keys.insert(1, LessSafeKey::new(key));
         }
         let blind_path = dir.join(BLIND_INDEX_KEY);
-        let blind_bytes = if blind_path.exists() {
+        let blind_bytes = if blind_path.exists() || !create {
             read_key(&blind_path)?
         } else {
             create_key(&blind_path, &random)?
@@ -141,10 +165,10 @@ impl Keyring {
         self.seal_as(FORMAT_BOUND, &bound(row_id, column, bound_to), plaintext)
     }
 
-    /// Opens a value sealed by [`Keyring::seal_bound`] with the same binding. A value sealed
-    /// by [`Keyring::seal`] before its column was bound still opens in its own row and
-    /// column, as it always did: binding it would need the keys and the right to rewrite an
-    /// append-only row at once, which neither a SQL migration nor the gateway's role has.
+    /// Opens a value sealed by [`Keyring::seal_bound`] with the same binding, and nothing
+    /// else: a value sealed by [`Keyring::seal`] before its column was bound says nothing
+    /// about where it belongs, so it is refused like a moved one until [`Keyring::rebind`]
+    /// has bound it.
     pub fn open_bound(
         &self,
         row_id: &str,
@@ -154,9 +178,22 @@ impl Keyring {
     ) -> Result<Vec<u8>, CryptoError> {
         match sealed.first() {
             Some(&FORMAT_BOUND) => self.open_as(&bound(row_id, column, bound_to), sealed),
-            Some(&FORMAT_V1) => self.open_as(&unbound(row_id, column), sealed),
             _ => Err(CryptoError::Open),
         }
+    }
+
+    /// Seals again, bound to `bound_to`, a value that [`Keyring::seal`] sealed for this row
+    /// and column before the column was bound. Nothing else is accepted: a bound value needs
+    /// no binding, and one from another row or column does not open.
+    pub fn rebind(
+        &self,
+        row_id: &str,
+        column: &str,
+        bound_to: &[&str],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let plaintext = self.open(row_id, column, sealed)?;
+        self.seal_bound(row_id, column, bound_to, &plaintext)
     }
 
     fn seal_as(&self, format: u8, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -341,19 +378,54 @@ mod tests {
     }
 
     #[test]
-    fn values_sealed_before_binding_still_open_in_their_own_row() {
+    fn values_sealed_before_binding_are_refused_until_rebound_in_their_own_row() {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keyring::load_or_create(dir.path()).unwrap();
         let legacy = keys.seal("rec_1", "payload", b"plan").unwrap();
         let binding = ["subj_a", "iow-nhs", "health.crisis_plan"];
+        assert_eq!(legacy[0], FORMAT_V1);
+        assert!(keys
+            .open_bound("rec_1", "payload", &binding, &legacy)
+            .is_err());
+
+        let rebound = keys.rebind("rec_1", "payload", &binding, &legacy).unwrap();
+        assert_eq!(rebound[0], FORMAT_BOUND);
         assert_eq!(
-            keys.open_bound("rec_1", "payload", &binding, &legacy)
+            keys.open_bound("rec_1", "payload", &binding, &rebound)
                 .unwrap(),
             b"plan"
         );
         assert!(keys
-            .open_bound("rec_2", "payload", &binding, &legacy)
+            .open_bound(
+                "rec_1",
+                "payload",
+                &["subj_b", "iow-nhs", "health.crisis_plan"],
+                &rebound
+            )
             .is_err());
+        // Only an unbound value of this very row and column is bound.
+        assert!(keys.rebind("rec_2", "payload", &binding, &legacy).is_err());
+        assert!(keys.rebind("rec_1", "payload", &binding, &rebound).is_err());
+    }
+
+    #[test]
+    fn load_creates_no_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Keyring::load(dir.path()).unwrap_err();
+        assert!(missing.to_string().contains("data-key-"), "{missing}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let created = Keyring::load_or_create(dir.path()).unwrap();
+        let sealed = created.seal("r", "c", b"v").unwrap();
+        assert_eq!(
+            Keyring::load(dir.path())
+                .unwrap()
+                .open("r", "c", &sealed)
+                .unwrap(),
+            b"v"
+        );
+        std::fs::remove_file(dir.path().join(BLIND_INDEX_KEY)).unwrap();
+        let missing = Keyring::load(dir.path()).unwrap_err();
+        assert!(missing.to_string().contains(BLIND_INDEX_KEY), "{missing}");
     }
 
     #[test]

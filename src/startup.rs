@@ -17,7 +17,7 @@ use crate::{
     app::Gateway,
     audit::{checkpoint::CheckpointSigner, checkpointer, AuditLog},
     config::Settings,
-    db::Database,
+    db::{records, Database},
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
@@ -160,6 +160,16 @@ async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         let applied = database.migrate()?;
         if !applied.is_empty() {
             tracing::info!(?applied, "database migrated");
+        }
+        // Reads refuse unbound payloads (`db::records`), and only the schema owner may
+        // re-seal them: starting anyway would fail every read that meets one.
+        let unbound = database.run_blocking(records::count_unbound)?;
+        if unbound > 0 {
+            anyhow::bail!(
+                "{unbound} record payload(s) are sealed in the format before payloads were \
+                 bound and cannot be read: run `concordat migrate` as the schema owner, with \
+                 this keys.dir, to re-seal them"
+            );
         }
         Ok(database)
     })

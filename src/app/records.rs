@@ -1,9 +1,10 @@
 //! Records: an agency submits the records it holds; a practitioner reads a subject's
 //! records for a purpose and gets exactly what the agreements in force and the person's
 //! consent allow (`policy`, applied by `redaction`), what was withheld and why, and the
-//! receipt of the audit entry that was made durable before anything was disclosed.
+//! receipt of the audit entry that was made durable before anything was disclosed. An
+//! operator re-seals, bound, the payloads stored before payloads were bound.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ use super::{
 };
 use crate::{
     audit::{Decision, LeafIndex, Receipt},
-    db::{agencies, agreements, records, subjects},
+    crypto::Keyring,
+    db::{agencies, agreements, records, subjects, Database},
     domain::{
         agreement::Agreement,
         consent::{effective_at, ConsentLevel, ConsentVersion},
@@ -191,6 +193,46 @@ pub async fn submit(
         .run(move |conn| records::insert(conn, &keys, &record, &by))
         .await?;
     Ok(RecordCreated { record_id })
+}
+
+/// How many records one [`reseal`] call re-seals at most: one transaction, one audit entry
+/// naming each of them.
+pub const RESEAL_BATCH: i64 = 500;
+
+/// Up to [`RESEAL_BATCH`] records after `after` (in id order) whose payloads are still sealed
+/// unbound. Reads ids only and discloses nothing, so it is not a call of its own.
+pub async fn unbound(
+    database: &Database,
+    after: Option<RecordId>,
+) -> Result<Vec<RecordId>, AppError> {
+    Ok(database
+        .run(move |conn| records::unbound(conn, after.as_ref(), RESEAL_BATCH))
+        .await?)
+}
+
+/// Re-seals the payloads of `ids` (from [`unbound`]) bound to their rows as they stand, and
+/// returns how many were re-sealed. Every payload is opened and sealed again first; the
+/// entry, naming each record, is durable before any of them is written.
+pub async fn reseal(
+    database: &Database,
+    keys: Arc<Keyring>,
+    call: &Call,
+    ids: Vec<RecordId>,
+) -> Result<usize, AppError> {
+    call.require_any(&[Role::Admin])?;
+    let rebound = database
+        .run(move |conn| records::rebind(conn, &keys, &ids))
+        .await?;
+    if rebound.is_empty() {
+        return Ok(0);
+    }
+    call.audit.annotate(|entry| {
+        entry.record_ids = rebound.iter().map(|r| r.id().to_owned()).collect();
+    });
+    call.record_before_change().await?;
+    Ok(database
+        .run(move |conn| records::reseal(conn, &rebound))
+        .await?)
 }
 
 /// The caller's agency, if its kind may hold records of `record_type`.

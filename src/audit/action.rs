@@ -80,6 +80,7 @@ actions! {
     ConsentHistory => "consent.history", discloses: true, fhir: Read;
     RecordsSubmit => "records.submit", discloses: false, fhir: Create;
     RecordsRead => "records.read", discloses: true, fhir: Read;
+    RecordsReseal => "records.reseal", discloses: false, fhir: Update;
     AgreementList => "agreement.list", discloses: false, fhir: Read;
     AgreementCreate => "agreement.create", discloses: false, fhir: Create;
     AgreementRead => "agreement.read", discloses: false, fhir: Read;

@@ -104,7 +104,7 @@ pub enum Missing {
 /// key by accident. Each serialises one kind of read-then-write across instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKey {
-    /// Running migrations (session lock).
+    /// Running migrations (session lock), and re-sealing record payloads after them.
     Migration,
     /// Appending to the audit tree (next leaf index).
     AuditAppend,
@@ -158,8 +158,11 @@ impl Database {
             DatabaseUrl::Sqlite(_) => 8,
             DatabaseUrl::Postgres(_) => 16,
         };
+        // Connections open as work needs them, up to the maximum: a short-lived CLI
+        // process (or a test) need not hold a server's worth of PostgreSQL connections.
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
+            .min_idle(Some(2))
             .connection_timeout(Duration::from_secs(5))
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;

@@ -5,17 +5,32 @@
 //! holder, type and time. Moved to another subject, relabelled as another holder's or
 //! another type, it fails to open, and a read that meets it fails rather than release it
 //! as what the row now claims.
+//!
+//! Payloads written before they were bound (format 1: bound to row and column only) are
+//! refused the same way, until the schema owner's `concordat migrate` re-seals them bound
+//! ([`unbound`], [`rebind`], [`reseal`]). That is the one rewrite of this append-only table:
+//! it changes the payload column only, and lifts the append-only guard inside its own
+//! transaction, restoring it before commit.
 
-use diesel::prelude::*;
+use diesel::{
+    connection::SimpleConnection,
+    prelude::*,
+    sql_types::{Binary, Integer},
+};
 use serde_json::Value;
 
-use super::{schema::records, DbConnection, DbError};
+use super::{exclusive, schema::records, DbConnection, DbError, LockKey};
 use crate::{
-    crypto::{CryptoError, Keyring},
+    crypto::{CryptoError, Keyring, FORMAT_V1},
     domain::{record::RecordId, subject::SubjectId, AgencyId, InvalidValue, Timestamp},
 };
 
 const PAYLOAD: &str = "payload";
+
+diesel::define_sql_function! {
+    /// Bytes of a BLOB (SQLite) or bytea (PostgreSQL), from 1: the same in both.
+    fn substr(bytes: Binary, start: Integer, length: Integer) -> Binary;
+}
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = records)]
@@ -138,5 +153,125 @@ fn open(keys: &Keyring, row: RecordRow) -> Result<Record, DbError> {
         holder: AgencyId::parse(&row.holder).map_err(DbError::Corrupt)?,
         occurred_at: Timestamp::from_micros(row.occurred_at),
         data: serde_json::from_slice(&payload).map_err(|_| corrupt("payload"))?,
+    })
+}
+
+/// Payloads sealed before payloads were bound: their first byte says so.
+fn is_unbound() -> diesel::dsl::Eq<substr<records::payload, i32, i32>, Vec<u8>> {
+    substr(records::payload, 1, 1).eq(vec![FORMAT_V1])
+}
+
+/// How many payloads are still sealed unbound.
+pub fn count_unbound(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(records::table
+        .filter(is_unbound())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The ids of up to `limit` records whose payload is still sealed unbound, in id order, after
+/// `after`, so a caller can walk them all in batches.
+pub fn unbound(
+    conn: &mut DbConnection,
+    after: Option<&RecordId>,
+    limit: i64,
+) -> Result<Vec<RecordId>, DbError> {
+    let mut query = records::table
+        .filter(is_unbound())
+        .order(records::id)
+        .limit(limit)
+        .select(records::id)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(records::id.gt(after.to_string()));
+    }
+    query
+        .load::<String>(conn)?
+        .iter()
+        .map(|id| RecordId::parse(id).map_err(DbError::Corrupt))
+        .collect()
+}
+
+/// A payload sealed unbound, and the same payload sealed bound to its row as it stands;
+/// written by [`reseal`].
+pub struct Rebound {
+    row: RecordRow,
+    payload: Vec<u8>,
+}
+
+impl Rebound {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+}
+
+/// Seals the unbound payloads of `ids` again, bound to their rows as they stand, and writes
+/// nothing: a payload that does not open (another key, another row's) fails the lot before
+/// anything is changed. Records already bound are left out.
+pub fn rebind(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    ids: &[RecordId],
+) -> Result<Vec<Rebound>, DbError> {
+    records::table
+        .filter(records::id.eq_any(ids.iter().map(ToString::to_string)))
+        .filter(is_unbound())
+        .order(records::id)
+        .select(RecordRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| {
+            let binding = row.binding();
+            let payload = keys
+                .rebind(
+                    &row.id,
+                    PAYLOAD,
+                    &binding.each_ref().map(String::as_str),
+                    &row.payload,
+                )
+                .map_err(|e| unsealable(&e))?;
+            Ok(Rebound { row, payload })
+        })
+        .collect()
+}
+
+/// Writes the re-sealed payloads in one transaction, as the schema owner: the append-only
+/// guard on `records` is lifted inside it and restored before it commits, so no other
+/// connection ever sees `records` writable. A row whose payload or bound columns changed
+/// since [`rebind`] read it is left as it is. Returns how many were re-sealed.
+pub fn reseal(conn: &mut DbConnection, rebound: &[Rebound]) -> Result<usize, DbError> {
+    // Each backend guards the table its own way (see the migration that created `records`):
+    // SQLite with triggers, dropped and re-created exactly as the migration made it;
+    // PostgreSQL with one trigger, disabled for this transaction only (which only the
+    // table's owner may do).
+    let (lift, restore) = match conn {
+        DbConnection::Sqlite(_) => (
+            "DROP TRIGGER records_no_update;",
+            "CREATE TRIGGER records_no_update BEFORE UPDATE ON records \
+             BEGIN SELECT RAISE(ABORT, 'append-only'); END;",
+        ),
+        DbConnection::Postgres(_) => (
+            "ALTER TABLE records DISABLE TRIGGER records_append_only;",
+            "ALTER TABLE records ENABLE TRIGGER records_append_only;",
+        ),
+    };
+    exclusive(conn, LockKey::Migration, |conn| {
+        conn.batch_execute(lift)?;
+        let mut resealed = 0;
+        for Rebound { row, payload } in rebound {
+            resealed += diesel::update(
+                records::table
+                    .filter(records::id.eq(&row.id))
+                    .filter(records::payload.eq(&row.payload))
+                    .filter(records::subject_id.eq(&row.subject_id))
+                    .filter(records::holder.eq(&row.holder))
+                    .filter(records::record_type.eq(&row.record_type))
+                    .filter(records::occurred_at.eq(row.occurred_at)),
+            )
+            .set(records::payload.eq(payload))
+            .execute(conn)?;
+        }
+        conn.batch_execute(restore)?;
+        Ok(resealed)
     })
 }

@@ -806,45 +806,293 @@ async fn a_record_moved_to_another_subject_or_holder_is_never_released() {
     assert_eq!(status, 500, "{body}");
 }
 
-#[tokio::test]
-async fn a_record_sealed_before_payloads_were_bound_is_still_read() {
-    use concordat::{crypto::Keyring, db::schema::records, domain::record::RecordId};
-    use diesel::{ExpressionMethods, RunQueryDsl};
+/// Writes an NHS crisis plan for the scene's subject as the gateway sealed payloads before
+/// they were bound: to its row and column only. Returns its id.
+async fn store_unbound_plan(scene: &Scene) -> String {
+    store_unbound_plans(scene, 1).await.remove(0)
+}
 
-    let scene = scene().await;
+async fn store_unbound_plans(scene: &Scene, count: usize) -> Vec<String> {
+    use concordat::{crypto::Keyring, db::schema::records, domain::record::RecordId};
+    use diesel::{Connection, ExpressionMethods, RunQueryDsl};
+
     let keys = Keyring::load_or_create(&scene.app.settings.keys.dir).unwrap();
-    let id = RecordId::generate().to_string();
-    // As the gateway sealed payloads before this version: bound to row and column only.
-    let payload = keys
-        .seal(
-            &id,
-            "payload",
-            br#"{"updated_on": "2025-12-01", "triggers": "Old plan"}"#,
-        )
-        .unwrap();
-    let subject = scene.subject.clone();
+    let ids: Vec<String> = (0..count)
+        .map(|_| RecordId::generate().to_string())
+        .collect();
+    let (subject, rows) = (scene.subject.clone(), ids.clone());
     scene
         .app
         .database
         .run(move |conn| {
-            diesel::insert_into(records::table)
-                .values((
-                    records::id.eq(id),
-                    records::subject_id.eq(subject),
-                    records::record_type.eq("health.crisis_plan"),
-                    records::holder.eq("iow-nhs"),
-                    records::occurred_at.eq(1_764_547_200_000_000_i64),
-                    records::payload.eq(payload),
-                    records::submitted_by.eq("nhs-nurse"),
-                    records::created_at.eq(1_764_547_200_000_000_i64),
-                ))
-                .execute(conn)?;
-            Ok(())
+            conn.transaction(|conn| {
+                for id in rows {
+                    let payload = keys
+                        .seal(
+                            &id,
+                            "payload",
+                            br#"{"updated_on": "2025-12-01", "triggers": "Old plan"}"#,
+                        )
+                        .unwrap();
+                    diesel::insert_into(records::table)
+                        .values((
+                            records::id.eq(id),
+                            records::subject_id.eq(&subject),
+                            records::record_type.eq("health.crisis_plan"),
+                            records::holder.eq("iow-nhs"),
+                            records::occurred_at.eq(1_764_547_200_000_000_i64),
+                            records::payload.eq(payload),
+                            records::submitted_by.eq("nhs-nurse"),
+                            records::created_at.eq(1_764_547_200_000_000_i64),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(())
+            })
         })
         .await
         .unwrap();
+    ids
+}
+
+/// A record's columns but its payload.
+type Columns = (String, String, String, String, i64, String, i64);
+
+/// Every column of every record but the payload, and the payloads, in id order.
+async fn stored_records(app: &TestApp) -> (Vec<Columns>, Vec<Vec<u8>>) {
+    use concordat::db::schema::records::dsl::*;
+    use diesel::{QueryDsl, RunQueryDsl};
+
+    app.database
+        .run(|conn| {
+            let rows = records
+                .order(id)
+                .select((
+                    id,
+                    subject_id,
+                    record_type,
+                    holder,
+                    occurred_at,
+                    submitted_by,
+                    created_at,
+                ))
+                .load(conn)?;
+            let payloads = records.order(id).select(payload).load(conn)?;
+            Ok((rows, payloads))
+        })
+        .await
+        .unwrap()
+}
+
+async fn unbound_left(app: &TestApp) -> i64 {
+    app.database
+        .run(concordat::db::records::count_unbound)
+        .await
+        .unwrap()
+}
+
+fn concordat(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    concordat_with(config, args, &[])
+}
+
+fn concordat_with(
+    config: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    std::process::Command::new(crate::helpers::BINARY)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("CONCORDAT_CONFIG")
+        .env("USER", "ops-tester")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn migrate_reseals_records_sealed_before_payloads_were_bound_so_they_cannot_be_moved() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    let old = store_unbound_plan(&scene).await;
+    let other: Value = scene
+        .coordinator
+        .post(scene.app.url("/v1/subjects"))
+        .json(
+            &json!({"nhs_number": "9876543210", "given_name": "Other", "family_name": "Person",
+                      "date_of_birth": "1990-01-01", "enrolled_on": "2026-01-15"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = other["subject_id"].as_str().unwrap().to_owned();
+
+    let config = scene.app.write_config();
+    let migrated = concordat(&config, &["migrate"]);
+    let out = String::from_utf8_lossy(&migrated.stdout).into_owned();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let response = scene.read(&scene.nurse, "crisis_response", None).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["records"][0]["data"]["triggers"], "Old plan");
+    // The append-only guard is back.
+    let update = scene
+        .app
+        .database
+        .run(move |conn| {
+            conn.batch_execute("UPDATE records SET holder = 'scas'")?;
+            Ok(())
+        })
+        .await;
+    assert!(update.is_err(), "records can be rewritten after migrate");
+
+    // Moved to another subject, the re-sealed plan no longer opens there.
+    tamper_with_records(
+        &scene.app,
+        format!("UPDATE records SET subject_id = '{other}' WHERE id = '{old}'"),
+    )
+    .await;
+    let moved = scene
+        .nurse
+        .get(scene.app.url(&format!(
+            "/v1/subjects/{other}/records?purpose=crisis_response"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let status = moved.status();
+    let body = moved.text().await.unwrap();
+    assert!(!body.contains("Old plan"), "moved record released: {body}");
+    assert_eq!(status, 500, "{body}");
+
+    assert!(out.contains("1 record payload(s) re-sealed"), "{out}");
+    let entries = scene.app.audit_entries().await;
+    let reseals: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "records.reseal")
+        .collect();
+    let [reseal] = reseals.as_slice() else {
+        panic!("{reseals:?}")
+    };
+    assert_eq!(reseal.record_ids, std::slice::from_ref(&old));
+    assert_eq!(reseal.decision, Decision::Granted);
+    assert_eq!(reseal.principal_id.as_deref(), Some("cli:ops-tester"));
+    assert!(reseal.subject_id.is_none() && reseal.released.is_empty());
+
+    // Nothing left to re-seal: nothing changes and no entry is written.
+    let again = concordat(&config, &["migrate"]);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 record payload(s) re-sealed"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_eq!(scene.app.audit_entries().await.len(), entries.len());
+    scene.app.checkpoint_now().await.unwrap();
+    let verified = concordat(&config, &["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_record_sealed_before_payloads_were_bound_is_refused_and_stops_start_up_until_resealed() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    store_unbound_plan(&scene).await;
+
+    // Unbound, it could have been moved here from anyone: fail closed, as for a moved row.
+    let response = scene.read(&scene.nurse, "crisis_response", None).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains("Old plan"),
+        "unbound record released: {body}"
+    );
+    assert_eq!(status, 500, "{body}");
+    let refused = concordat::startup::Application::build(&scene.app.settings)
+        .await
+        .expect_err("a gateway with unbound payloads must not start");
+    assert!(
+        format!("{refused:#}").contains("concordat migrate"),
+        "{refused:#}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_reseals_only_the_payload_a_batch_per_entry() {
+    let scene = scene().await;
+    let old = store_unbound_plans(&scene, 501).await;
+    let (rows_before, payloads_before) = stored_records(&scene.app).await;
+
+    let migrated = concordat(&scene.app.write_config(), &["migrate"]);
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    assert!(
+        text(&migrated.stdout).contains("501 record payload(s) re-sealed"),
+        "{}",
+        text(&migrated.stdout)
+    );
+
+    let (rows_after, payloads_after) = stored_records(&scene.app).await;
+    assert_eq!(rows_after, rows_before);
+    let changed = payloads_before
+        .iter()
+        .zip(&payloads_after)
+        .filter(|(before, after)| before != after)
+        .count();
+    assert_eq!(changed, 501);
+    assert_eq!(unbound_left(&scene.app).await, 0);
+    let batches: Vec<Vec<String>> = scene
+        .app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "records.reseal")
+        .map(|e| e.record_ids)
+        .collect();
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [500, 1]);
+    let mut named: Vec<String> = batches.concat();
+    named.sort();
+    let mut expected = old;
+    expected.sort();
+    assert_eq!(named, expected);
+}
+
+#[tokio::test]
+async fn migrate_refuses_to_reseal_without_the_keys_and_changes_nothing() {
+    let scene = scene().await;
+    store_unbound_plan(&scene).await;
+    let entries = scene.app.audit_entries().await.len();
+    let (_, payloads) = stored_records(&scene.app).await;
+    let elsewhere = scene.app.dir.path().join("no-keys-here");
+
+    let refused = concordat_with(
+        &scene.app.write_config(),
+        &["migrate"],
+        &[("CONCORDAT_KEYS_DIR", &elsewhere)],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("keys.dir"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!elsewhere.exists(), "migrate created keys");
+    assert_eq!(unbound_left(&scene.app).await, 1);
+    assert_eq!(stored_records(&scene.app).await.1, payloads);
+    assert_eq!(scene.app.audit_entries().await.len(), entries);
 }

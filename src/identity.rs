@@ -3,7 +3,9 @@
 //! limited.
 //!
 //! This middleware wraps every mTLS route, so a handler only runs for a known, active
-//! principal whose certificate is still valid; handlers take the [`Caller`] extractor.
+//! principal whose certificate is still valid; handlers take the [`Call`] extractor (the
+//! caller and this request's audit entry, for a use case) or [`Caller`] (who is asking,
+//! with the certificate, for `whoami`).
 //! Nothing is cached: disabling a principal or revoking a certificate takes effect on the
 //! very next request, on kept-alive connections too.
 
@@ -21,7 +23,7 @@ use crate::{
     app::{Actor, Call},
     audit::Recorder,
     db::{principals, Database},
-    domain::{Principal, PrincipalId, Role},
+    domain::{Principal, PrincipalId},
     error::ApiError,
     tls::{ClientVerifier, PeerCertificate},
 };
@@ -155,21 +157,6 @@ async fn resolve(
         return Err(unknown());
     }
     Ok(principal)
-}
-
-impl Caller {
-    /// Refuses with 403 `role` unless the caller holds one of `roles`.
-    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.iter().any(|role| self.principal.has_role(*role)) {
-            Ok(())
-        } else {
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(
-                "role",
-                format!("This needs the role {}.", names.join(" or ")),
-            ))
-        }
-    }
 }
 
 impl FromRequest for Caller {

@@ -120,7 +120,6 @@ fn conflict_text(conflict: &Conflict) -> String {
     match conflict {
         Conflict::AgencyExists(id) => format!("Agency {id} already exists."),
         Conflict::PrincipalExists(id) => format!("Principal {id} already exists."),
-        Conflict::PrincipalDisabled(id) => format!("Principal {id} is already disabled."),
         Conflict::CertificateInUse => {
             "Another active principal is bound to this certificate.".to_owned()
         }

@@ -334,6 +334,16 @@ struct Asked<'a> {
 /// read: who asks and why.
 fn ask<'a>(gateway: &Gateway, call: &'a Call, request: ReadRequest) -> Result<Asked<'a>, AppError> {
     let subject = input::subject(call, &request.subject)?;
+    if let Some(raw) = request.justification.as_deref() {
+        // Every attempt at emergency access is flagged, even one then refused (wrong
+        // purpose, no agreement, a malformed justification), so that it is reviewed. What
+        // is kept of the justification is bounded.
+        let kept: String = raw.trim().chars().take(MAX_JUSTIFICATION).collect();
+        call.audit.annotate(|entry| {
+            entry.break_glass = true;
+            entry.justification = Some(kept);
+        });
+    }
     let purpose: Purpose = request.purpose.parse()?;
     call.audit
         .annotate(|entry| entry.purpose = Some(purpose.to_string()));
@@ -343,13 +353,6 @@ fn ask<'a>(gateway: &Gateway, call: &'a Call, request: ReadRequest) -> Result<As
         .map(justification)
         .transpose()?;
     let break_glass = justification.is_some();
-    if let Some(justification) = justification {
-        // An emergency attempt is flagged even if it is then refused, so it is reviewed.
-        call.audit.annotate(|entry| {
-            entry.break_glass = true;
-            entry.justification = Some(justification);
-        });
-    }
     let principal = call
         .principal()
         .ok_or_else(|| refused(Refusal::Role, purpose))?;

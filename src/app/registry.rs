@@ -10,6 +10,7 @@ use crate::{
 
 /// Registers an agency.
 pub async fn add_agency(database: &Database, call: &Call, agency: Agency) -> Result<(), AppError> {
+    call.require_any(&[Role::Admin])?;
     let id = agency.id.clone();
     call.audit
         .annotate(|entry| entry.agency_id = Some(id.to_string()));
@@ -46,6 +47,7 @@ pub async fn add_principal(
     call: &Call,
     new: NewPrincipal,
 ) -> Result<Principal, AppError> {
+    call.require_any(&[Role::Admin])?;
     if new.organization.as_deref() != Some(new.agency.as_str()) {
         return Err(AppError::invalid(
             "cert",
@@ -99,13 +101,12 @@ pub async fn disable_principal(
     call: &Call,
     id: PrincipalId,
 ) -> Result<Principal, AppError> {
+    call.require_any(&[Role::Admin])?;
     let lookup = id.clone();
     let current = database
         .run(move |conn| principals::latest(conn, &lookup))
         .await?
-        .ok_or(AppError::NotFound(format!(
-            "Principal {id} does not exist."
-        )))?;
+        .ok_or(DbError::NotFound(Missing::Principal))?;
     call.audit
         .annotate(|entry| entry.agency_id = Some(current.agency.to_string()));
     call.record_before_change().await?;

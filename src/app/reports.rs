@@ -51,7 +51,6 @@ pub async fn service_usage(
 ) -> Result<ServiceUsage, AppError> {
     call.audit.annotate(|entry| {
         entry.purpose = Some(Purpose::ServiceEvaluation.to_string());
-        entry.released = released();
     });
     call.require_any(&[Role::IgAuditor, Role::Coordinator])?;
     let windows = match query.windows.as_deref() {
@@ -65,6 +64,8 @@ pub async fn service_usage(
     };
     let as_of = evaluation::month_end(asked, today)?;
     let threshold = gateway.suppression_threshold;
+    // Named as released only once nothing can refuse the report.
+    call.audit.annotate(|entry| entry.released = released());
     let cohort = gateway.database.run(subjects::cohort).await?;
     Ok(ServiceUsage {
         as_of: as_of.to_string(),

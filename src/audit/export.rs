@@ -137,19 +137,6 @@ impl Export {
     }
 }
 
-/// Everything `export` holds, written to `out` (the CLI's export). Returns the number of
-/// entries written.
-pub fn write_all(
-    conn: &mut DbConnection,
-    mut export: Export,
-    out: &mut impl std::io::Write,
-) -> Result<u64, anyhow::Error> {
-    while let Some(chunk) = export.next_chunk(conn)? {
-        out.write_all(&chunk)?;
-    }
-    Ok(export.written())
-}
-
 /// Encodes entries in one format: [`Writer::begin`], then [`Writer::page`] per page, then
 /// [`Writer::end`].
 #[derive(Debug)]

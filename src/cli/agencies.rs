@@ -29,10 +29,10 @@ pub async fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let AgenciesCommand::Add { id, kind, name } = command;
-    let agency = Agency::new(id, kind, &name)?;
-    let added = agency.id.clone();
+    let added = id.clone();
+    // Built inside the call, so that even a refused name leaves its entry.
     super::audited(settings, Action::AgencyAdd, async |database, call| {
-        registry::add_agency(database, call, agency).await
+        registry::add_agency(database, call, Agency::new(id, kind, &name)?).await
     })
     .await?;
     writeln!(out, "added agency {added}")?;

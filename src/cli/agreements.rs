@@ -97,9 +97,21 @@ pub(crate) async fn import_files(
             .with_context(|| format!("cannot read {}", path.display()))?;
         let document: AgreementDocument =
             toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-        app::agreements::validate(gateway, &document)
-            .await
-            .with_context(|| format!("{}: invalid agreement", path.display()))?;
+        if let Err(refusal) = app::agreements::validate(gateway, &document).await {
+            // Nothing is imported, and the refused import is on the record.
+            let refused = operator
+                .audited(Action::AgreementImport, async |call| {
+                    call.audit.annotate(|entry| {
+                        entry.agreements = vec![document.reference().to_string()]
+                    });
+                    Err::<(), _>(refusal)
+                })
+                .await;
+            return Err(refused
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("refused"))
+                .context(format!("{}: invalid agreement", path.display())));
+        }
         documents.push(document);
     }
     let mut imported = Vec::new();

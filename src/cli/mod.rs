@@ -75,24 +75,33 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Serve = cli.command {
-        return serve::serve(&cli.config).await;
-    }
-    quiet_telemetry()?;
     let out = &mut std::io::stdout().lock();
-    if let Command::Certs(command) = cli.command {
-        return certs::run(command, out);
-    }
-    let settings = Settings::load(&cli.config)?;
+    let config = &cli.config;
     match cli.command {
-        Command::Migrate => serve::migrate(&settings, out).await,
-        Command::Agencies(command) => agencies::run(command, &settings, out).await,
-        Command::Principals(command) => principals::run(command, &settings, out).await,
-        Command::Audit(command) => audit::run(command, &settings, out).await,
-        Command::Agreements(command) => agreements::run(command, &settings, out).await,
-        Command::Reports(command) => reports::run(command, &settings, out).await,
-        Command::Serve | Command::Certs(_) => Ok(()),
+        Command::Serve => serve::serve(config).await,
+        Command::Certs(command) => {
+            quiet_telemetry()?;
+            certs::run(command, out)
+        }
+        Command::Migrate => serve::migrate(&operator_settings(config)?, out).await,
+        Command::Agencies(command) => {
+            agencies::run(command, &operator_settings(config)?, out).await
+        }
+        Command::Principals(command) => {
+            principals::run(command, &operator_settings(config)?, out).await
+        }
+        Command::Audit(command) => audit::run(command, &operator_settings(config)?, out).await,
+        Command::Agreements(command) => {
+            agreements::run(command, &operator_settings(config)?, out).await
+        }
+        Command::Reports(command) => reports::run(command, &operator_settings(config)?, out).await,
     }
+}
+
+/// The settings for an operator command, with its logging quiet.
+fn operator_settings(config: &std::path::Path) -> anyhow::Result<Settings> {
+    quiet_telemetry()?;
+    Ok(Settings::load(config)?)
 }
 
 /// Operator commands log warnings only, so their own output stays readable.

@@ -64,7 +64,6 @@ pub enum DbError {
 pub enum Conflict {
     AgencyExists(String),
     PrincipalExists(String),
-    PrincipalDisabled(String),
     /// An active principal already holds this certificate binding.
     CertificateInUse,
     /// A row this write depends on changed between read and write.

@@ -727,6 +727,49 @@ async fn a_refused_break_glass_attempt_is_recorded_flagged_with_its_justificatio
     }
 }
 
+#[tokio::test]
+async fn a_malformed_break_glass_attempt_is_refused_and_still_flagged() {
+    let scene = scene().await;
+    let too_short = scene
+        .read(&scene.police, "crisis_response", Some("urgent"))
+        .await;
+    assert_eq!(too_short.status(), 422);
+    let too_short_leaf = receipt(&too_short);
+    // A justification in another script arrives as UTF-8 bytes; it is judged, not dropped.
+    let accented = reqwest::header::HeaderValue::from_bytes(
+        "Détresse: risque immédiat pour la vie".as_bytes(),
+    )
+    .unwrap();
+    let not_ascii = scene
+        .police
+        .get(scene.app.url(&format!(
+            "/v1/subjects/{}/records?purpose=care_coordination",
+            scene.subject
+        )))
+        .header("Concordat-Break-Glass", accented)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ascii.status(), 403);
+    let not_ascii_leaf = receipt(&not_ascii);
+
+    let entries = scene.app.audit_entries().await;
+    let find = |leaf: u64| entries.iter().find(|e| e.leaf_index == leaf).unwrap();
+    let short_entry = find(too_short_leaf);
+    assert_eq!(short_entry.decision, Decision::Denied);
+    assert!(
+        short_entry.break_glass,
+        "a malformed attempt is not flagged"
+    );
+    assert_eq!(short_entry.justification.as_deref(), Some("urgent"));
+    let accented_entry = find(not_ascii_leaf);
+    assert!(accented_entry.break_glass);
+    assert_eq!(
+        accented_entry.justification.as_deref(),
+        Some("Détresse: risque immédiat pour la vie")
+    );
+}
+
 /// Runs `sql` as the database owner, past the append-only guard on `records`: what someone
 /// with write access to the database could do behind the gateway's back.
 async fn tamper_with_records(app: &TestApp, sql: String) {

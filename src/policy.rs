@@ -1,6 +1,7 @@
 //! The decision core, pure: given who asks (agency and role), why (purpose, break-glass),
 //! the subject's effective consent and the agreements in force, what may each record type
-//! release? No I/O; every rule of FORMATS.md ("Consent and agreements together") is here.
+//! release? No I/O; every rule of how consent and agreements combine is here (explained for
+//! readers in `docs/ig-guide.md`, "What a practitioner sees").
 //!
 //! For a recipient R reading a record of type T held by provider P for purpose U, a field
 //! of category C is released when some agreement in force has a share (P → R, U, T) with
@@ -14,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{
-    agreement::{Agreement, Share},
+    agreement::{Agreement, AgreementRef, Share},
     consent::{ConsentLevel, EffectiveConsent},
     purpose::Purpose,
     record_type::RecordType,
@@ -78,16 +79,16 @@ pub enum TypeDecision {
         /// Every other field of the type, with its reason.
         withheld: BTreeMap<String, WithheldReason>,
         /// `(agreement id, version)` of every agreement with a share that applies.
-        agreements: BTreeSet<(String, i32)>,
+        agreements: BTreeSet<AgreementRef>,
         /// The first agreement (by id) whose share released a field, for the response.
-        released_by: Option<(String, i32)>,
+        released_by: Option<AgreementRef>,
     },
 }
 
 impl TypeDecision {
     /// `(agreement id, version)` of every agreement with a share that applies; none for
     /// the holder's own record or an omitted one.
-    pub fn agreements(&self) -> impl Iterator<Item = &(String, i32)> {
+    pub fn agreements(&self) -> impl Iterator<Item = &AgreementRef> {
         let applying = match self {
             Self::Fields { agreements, .. } => Some(agreements.iter()),
             Self::Whole | Self::Omitted => None,
@@ -97,7 +98,7 @@ impl TypeDecision {
 
     /// The agreement a released record is shown as shared under: the first that released
     /// a field, else the first that applies; none for the holder's own record.
-    pub fn shared_under(&self) -> Option<&(String, i32)> {
+    pub fn shared_under(&self) -> Option<&AgreementRef> {
         match self {
             Self::Fields {
                 released_by: Some(agreement),
@@ -168,7 +169,7 @@ pub fn decide(
     };
     let mut released = BTreeSet::new();
     let mut withheld = BTreeMap::new();
-    let mut releasing: BTreeSet<(String, i32)> = BTreeSet::new();
+    let mut releasing: BTreeSet<AgreementRef> = BTreeSet::new();
     for (field, spec) in &record_type.fields {
         let category = spec.category.as_str();
         let mut listed = false;
@@ -183,7 +184,7 @@ pub fn decide(
             let emergency = request.break_glass && share.emergency_categories.contains(category);
             if by_consent || statutory || emergency {
                 release = true;
-                releasing.insert((agreement.id.clone(), agreement.version));
+                releasing.insert(AgreementRef::new(agreement.id.clone(), agreement.version));
                 break;
             }
         }
@@ -205,7 +206,7 @@ pub fn decide(
         withheld,
         agreements: applicable
             .iter()
-            .map(|(agreement, _)| (agreement.id.clone(), agreement.version))
+            .map(|(agreement, _)| AgreementRef::new(agreement.id.clone(), agreement.version))
             .collect(),
         released_by: releasing.into_iter().next(),
     }

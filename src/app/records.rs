@@ -483,8 +483,8 @@ fn release(access: &AccessRequest<'_>, types: &RecordTypes, stored: &[records::R
             record_type: record.record_type.clone(),
             holder: record.holder.to_string(),
             occurred_at: record.occurred_at.to_rfc3339(),
-            agreement_id: shared_under.map(|(id, _)| id.clone()),
-            agreement_version: shared_under.map(|(_, version)| *version),
+            agreement_id: shared_under.map(|shared| shared.id.clone()),
+            agreement_version: shared_under.map(|shared| shared.version),
             data,
             redacted: redacted
                 .withheld
@@ -497,10 +497,7 @@ fn release(access: &AccessRequest<'_>, types: &RecordTypes, stored: &[records::R
                 .collect(),
         });
     }
-    out.agreements = applied
-        .iter()
-        .map(|(id, version)| format!("{id}@{version}"))
-        .collect();
+    out.agreements = applied.iter().map(ToString::to_string).collect();
     out
 }
 

@@ -107,8 +107,8 @@ async fn verify(
     let progress = bar.clone();
     let has_witness = witness.is_some();
     // Verification reads the whole tree with its own threads; keep it off the executor.
-    let outcome = tokio::task::spawn_blocking(move || {
-        verify::verify_database(
+    let outcome = super::blocking(move || {
+        Ok(verify::verify_database(
             &database,
             &key,
             &origin,
@@ -117,9 +117,9 @@ async fn verify(
                 progress.set_length(total);
                 progress.set_position(done);
             },
-        )
+        )?)
     })
-    .await??;
+    .await?;
     bar.finish_and_clear();
     match outcome {
         Ok(report) => writeln!(

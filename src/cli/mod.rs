@@ -23,6 +23,7 @@ use crate::{
     audit::{Action, AuditLog, Decision, Recorder},
     config::{Settings, TelemetrySettings},
     db::Database,
+    domain::Role,
     telemetry,
 };
 
@@ -112,12 +113,19 @@ fn quiet_telemetry() -> anyhow::Result<()> {
     })
 }
 
-/// Opens the configured database off the executor (connecting blocks on I/O).
+/// Runs blocking work (opening files and connections, migrating, verifying) on tokio's
+/// blocking pool: the one way a command does I/O that would otherwise block the executor.
+/// Queries go through [`Database::run`].
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// Opens the configured database.
 async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database.url.clone();
-    tokio::task::spawn_blocking(move || Database::connect(&url))
-        .await?
-        .context("database.url")
+    blocking(move || Database::connect(&url).context("database.url")).await
 }
 
 /// How long an operator command waits for its audit entry.
@@ -144,7 +152,7 @@ impl Operator {
     pub(crate) async fn open_as(settings: &Settings, name: &str) -> anyhow::Result<Self> {
         let database = connect(settings).await?;
         let migrating = database.clone();
-        tokio::task::spawn_blocking(move || migrating.migrate()).await??;
+        blocking(move || Ok(migrating.migrate()?)).await?;
         let (log, writer) = AuditLog::start(database.clone(), AUDIT_TIMEOUT)?;
         Ok(Self {
             database,
@@ -158,7 +166,7 @@ impl Operator {
     /// session's trail.
     pub(crate) async fn gateway(&self, settings: &Settings) -> anyhow::Result<Gateway> {
         let (settings, database, log) = (settings.clone(), self.database.clone(), self.log.clone());
-        tokio::task::spawn_blocking(move || Gateway::load(&settings, database, log)).await?
+        blocking(move || Gateway::load(&settings, database, log)).await
     }
 
     /// The call of one operator action, audited as `cli:<user>` with the admin role.
@@ -167,7 +175,7 @@ impl Operator {
         let name = format!("cli:{}", self.name);
         audit.annotate(|entry| {
             entry.principal_id = Some(name);
-            entry.roles = vec!["admin".into()];
+            entry.roles = vec![Role::Admin.to_string()];
         });
         Call {
             actor: Actor::Operator(self.name.clone()),
@@ -205,9 +213,12 @@ impl Operator {
     pub(crate) async fn close(self) -> anyhow::Result<()> {
         drop(self.log);
         let writer = self.writer;
-        tokio::task::spawn_blocking(move || writer.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the audit writer failed"))
+        blocking(move || {
+            writer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the audit writer failed"))
+        })
+        .await
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn serve(config: &Path) -> anyhow::Result<()> {
         );
         tracing::warn!("development mode is enabled");
         let dev_settings = settings.clone();
-        tokio::task::spawn_blocking(move || dev::prepare(&dev_settings)).await??;
+        super::blocking(move || dev::prepare(&dev_settings)).await?;
         dev::share_samples(&settings).await?;
     }
     let application = Application::build(&settings).await?;
@@ -45,7 +45,7 @@ pub async fn serve(config: &Path) -> anyhow::Result<()> {
 pub async fn migrate(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
     let database = super::connect(settings).await?;
     let migrating = database.clone();
-    let applied = tokio::task::spawn_blocking(move || migrating.migrate()).await??;
+    let applied = super::blocking(move || Ok(migrating.migrate()?)).await?;
     writeln!(out, "{} migration(s) applied", applied.len())?;
     for version in applied {
         writeln!(out, "  {version}")?;
@@ -66,9 +66,11 @@ async fn reseal(settings: &Settings, database: Database) -> anyhow::Result<usize
     // The operator's session opens a pool of its own.
     drop(database);
     let dir = settings.keys.dir.clone();
-    let keys = tokio::task::spawn_blocking(move || Keyring::load(&dir))
-        .await?
-        .context("keys.dir: re-sealing record payloads needs the gateway's data keys")?;
+    let keys = super::blocking(move || {
+        Keyring::load(&dir)
+            .context("keys.dir: re-sealing record payloads needs the gateway's data keys")
+    })
+    .await?;
     let operator = Operator::open(settings).await?;
     let outcome = reseal_batches(&operator, Arc::new(keys), batch).await;
     operator.close().await?;

@@ -183,7 +183,8 @@ impl Database {
             .map_err(|_| DbError::Blocking)?
     }
 
-    /// The same as [`Database::run`] for callers that are not async (the CLI).
+    /// The same as [`Database::run`] for work already off the executor (start-up, verify,
+    /// development set-up), which must not block on the blocking pool it runs in.
     pub fn run_blocking<T>(
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,

@@ -142,7 +142,8 @@ impl AgreementDocument {
             .collect()
     }
 
-    /// Every rule of FORMATS.md: parties known, providers and recipients parties, record
+    /// Every rule an agreement document must meet (`docs/operations.md`, "Agreements"):
+    /// parties known, providers and recipients parties, record
     /// types known and holdable by the provider's kind, purposes and categories known,
     /// levels valid, `none` only with a lawful basis, emergency categories among the
     /// shared ones, `valid_from <= valid_until`.

@@ -1,4 +1,4 @@
-//! The decision core against FORMATS.md: hand-written cases for the example agreement, an
+//! The decision core against the rule as the module doc of `policy` states it: hand-written cases for the example agreement, an
 //! exhaustive walk of every consent level × purpose × break-glass × exclusion × coverage ×
 //! agreement state, and property tests over random agreements, all held to an oracle that
 //! states the rule as the specification words it.
@@ -282,7 +282,7 @@ fn several_agreements_combine_by_union() {
     // Shown as shared under the agreement that released something, not the first by id.
     assert_eq!(
         decision.shared_under(),
-        Some(&("isa-statutory".to_owned(), 1))
+        Some(&AgreementRef::new("isa-statutory", 1))
     );
     assert_eq!(decision.agreements().count(), 2);
     let TypeDecision::Fields {
@@ -296,9 +296,10 @@ fn several_agreements_combine_by_union() {
 
 #[test]
 fn a_record_released_by_no_field_is_shown_under_the_first_agreement_and_a_holders_under_none() {
-    let applying: BTreeSet<(String, i32)> = [("isa-b".to_owned(), 2), ("isa-a".to_owned(), 1)]
-        .into_iter()
-        .collect();
+    let applying: BTreeSet<AgreementRef> =
+        [AgreementRef::new("isa-b", 2), AgreementRef::new("isa-a", 1)]
+            .into_iter()
+            .collect();
     let nothing_released = TypeDecision::Fields {
         released: BTreeSet::new(),
         withheld: BTreeMap::new(),
@@ -307,7 +308,7 @@ fn a_record_released_by_no_field_is_shown_under_the_first_agreement_and_a_holder
     };
     assert_eq!(
         nothing_released.shared_under(),
-        Some(&("isa-a".to_owned(), 1))
+        Some(&AgreementRef::new("isa-a", 1))
     );
     assert_eq!(TypeDecision::Whole.shared_under(), None);
     assert_eq!(TypeDecision::Omitted.agreements().count(), 0);
@@ -370,7 +371,8 @@ fn admission_checks_role_purpose_and_agreement() {
     );
 }
 
-/// FORMATS.md's rule, word for word, as a predicate over one field.
+/// The rule, word for word as `policy`'s module doc states it, as a predicate over one
+/// field.
 fn oracle(
     request: &AccessRequest<'_>,
     holder: &AgencyId,

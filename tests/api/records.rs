@@ -120,6 +120,29 @@ impl Scene {
         request.send().await.unwrap()
     }
 
+    /// An admin suspends the example agreement, straight in storage.
+    async fn suspend_agreement(&self) {
+        self.app
+            .database
+            .run(|conn| {
+                let admin = Requester {
+                    agency: None,
+                    roles: [Role::Admin].into(),
+                };
+                agreements::change_status(
+                    conn,
+                    "isa-iow-recovery",
+                    StatusChange::Suspend,
+                    "Review",
+                    &admin,
+                    "test-admin",
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     async fn plan_fields(&self, client: &reqwest::Client) -> Vec<String> {
         let body: Value = self
             .read(client, "crisis_response", None)
@@ -256,26 +279,7 @@ async fn withdrawal_and_suspension_take_effect_on_the_next_read() {
     // The example agreement has no none-level category: nothing is released.
     assert!(scene.plan_fields(&scene.police).await.is_empty());
 
-    scene
-        .app
-        .database
-        .run(|conn| {
-            let admin = Requester {
-                agency: None,
-                roles: [Role::Admin].into(),
-            };
-            agreements::change_status(
-                conn,
-                "isa-iow-recovery",
-                StatusChange::Suspend,
-                "Review",
-                &admin,
-                "test-admin",
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    scene.suspend_agreement().await;
     let refused = scene.read(&scene.police, "crisis_response", None).await;
     assert_eq!(refused.status(), 403);
     assert_eq!(problem(refused).await["code"], "no_agreement");
@@ -690,26 +694,7 @@ async fn a_refused_break_glass_attempt_is_recorded_flagged_with_its_justificatio
     let wrong_purpose_leaf = receipt(&wrong_purpose);
     assert_eq!(problem(wrong_purpose).await["code"], "purpose");
 
-    scene
-        .app
-        .database
-        .run(|conn| {
-            let admin = Requester {
-                agency: None,
-                roles: [Role::Admin].into(),
-            };
-            agreements::change_status(
-                conn,
-                "isa-iow-recovery",
-                StatusChange::Suspend,
-                "Review",
-                &admin,
-                "test-admin",
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    scene.suspend_agreement().await;
     let no_agreement = scene
         .read(&scene.police, "crisis_response", Some(WHY))
         .await;

@@ -3,9 +3,11 @@
 //! agreements and the person's consent, with every access audited.
 //!
 //! The modules follow one request's path: `tls` and `identity` at the edge, then `routes`,
-//! then the pure decision core (`policy`, `domain`) and `redaction`, then storage (`db`,
-//! `crypto`) and the `audit` trail every request writes through. `config`, `telemetry`,
-//! `metrics`, `startup`, `ops`, `pki`, `admin`, `dev` and `cli` are the operator's side.
+//! then the use cases of `app`, which every caller (the API, the CLI, the console) goes
+//! through, then the pure decision core (`policy`, `domain`) and `redaction`, then storage
+//! (`db`, `crypto`) and the `audit` trail every call writes through. `config`,
+//! `telemetry`, `metrics`, `startup`, `ops`, `pki`, `charts`, `files` and `cli` (with
+//! development mode) are the operator's side and the edges' helpers.
 
 pub mod app;
 pub mod audit;
@@ -14,7 +16,6 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
-pub mod dev;
 pub mod domain;
 pub mod error;
 pub mod files;

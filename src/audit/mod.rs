@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::domain::LeafIndex;
 pub use action::Action;
 pub use entry::{AuditEntry, Decision, PendingEntry};
 pub use recorder::Recorder;
@@ -33,32 +34,6 @@ use crate::db::Database;
 
 /// Entries that may wait for the writer; beyond this, requests wait (back-pressure).
 const CHANNEL_CAPACITY: usize = 8192;
-
-/// The position of an entry in the tree, from 0. Stored as a signed 64-bit integer (both
-/// databases' widest), so every index the tree can reach fits.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct LeafIndex(pub u64);
-
-impl LeafIndex {
-    /// The column value; `None` beyond `i64::MAX`, which no tree reaches.
-    pub fn stored(self) -> Option<i64> {
-        i64::try_from(self.0).ok()
-    }
-
-    /// From a stored column value (never negative for a row the gateway wrote).
-    pub fn from_stored(value: i64) -> Self {
-        Self(u64::try_from(value).unwrap_or_default())
-    }
-}
-
-impl std::fmt::Display for LeafIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// Where an entry landed: the requester can later prove it against a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ mod agencies;
 pub(crate) mod agreements;
 mod audit;
 mod certs;
+mod dev;
 mod principals;
 mod reports;
 mod serve;

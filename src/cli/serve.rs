@@ -7,9 +7,9 @@ use std::{io::Write, path::Path, sync::Arc};
 
 use anyhow::Context;
 
-use super::Operator;
+use super::{dev, Operator};
 use crate::{
-    app::records, audit::Action, config::Settings, crypto::Keyring, db::Database, dev,
+    app::records, audit::Action, config::Settings, crypto::Keyring, db::Database,
     domain::record::RecordId, startup::Application, telemetry,
 };
 

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use diesel::prelude::*;
 
 use super::{conflict_on_unique, schema::alert_reviews, Conflict, DbConnection, DbError};
-use crate::{audit::LeafIndex, crypto::Keyring, domain::Timestamp};
+use crate::{
+    crypto::Keyring,
+    domain::{LeafIndex, Timestamp},
+};
 
 #[derive(Insertable)]
 #[diesel(table_name = alert_reviews)]

@@ -59,22 +59,6 @@ impl FromStr for ConsentLevel {
     }
 }
 
-/// The built-in categories of information a field may hold. The record-types file may
-/// declare more; consent may exclude any declared category, built in or not.
-pub const KNOWN_CATEGORIES: [&str; 11] = [
-    "identity",
-    "contact",
-    "risk",
-    "crisis_plan",
-    "care_plan",
-    "service_usage",
-    "clinical",
-    "medication",
-    "criminal_justice",
-    "safeguarding",
-    "notes",
-];
-
 /// One version of a subject's consent: a consent given, or a withdrawal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentVersion {

@@ -17,6 +17,32 @@ pub use agency::{Agency, AgencyId, AgencyKind};
 pub use principal::{CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role};
 pub use timestamp::Timestamp;
 
+/// The position of an entry in the tree, from 0. Stored as a signed 64-bit integer (both
+/// databases' widest), so every index the tree can reach fits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct LeafIndex(pub u64);
+
+impl LeafIndex {
+    /// The column value; `None` beyond `i64::MAX`, which no tree reaches.
+    pub fn stored(self) -> Option<i64> {
+        i64::try_from(self.0).ok()
+    }
+
+    /// From a stored column value (never negative for a row the gateway wrote).
+    pub fn from_stored(value: i64) -> Self {
+        Self(u64::try_from(value).unwrap_or_default())
+    }
+}
+
+impl std::fmt::Display for LeafIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A value that failed to parse, with the field it came from, so every layer can say which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

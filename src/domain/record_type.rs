@@ -16,7 +16,23 @@ use time::{
     OffsetDateTime,
 };
 
-use super::{consent::KNOWN_CATEGORIES, AgencyKind};
+use super::AgencyKind;
+
+/// The built-in categories of information a field may hold. The record-types file may
+/// declare more; consent may exclude any declared category, built in or not.
+pub const KNOWN_CATEGORIES: [&str; 11] = [
+    "identity",
+    "contact",
+    "risk",
+    "crisis_plan",
+    "care_plan",
+    "service_usage",
+    "clinical",
+    "medication",
+    "criminal_justice",
+    "safeguarding",
+    "notes",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {

@@ -252,9 +252,9 @@ pub async fn share_samples(settings: &Settings) -> anyhow::Result<()> {
         Ok((database, keys, files))
     })
     .await??;
-    let operator = crate::cli::Operator::open_as(settings, "dev-mode").await?;
+    let operator = super::Operator::open_as(settings, "dev-mode").await?;
     let gateway = operator.gateway(settings).await?;
-    let imported = crate::cli::agreements::import_files(&operator, &gateway, &files).await;
+    let imported = super::agreements::import_files(&operator, &gateway, &files).await;
     drop(gateway);
     operator.close().await?;
     imported?;

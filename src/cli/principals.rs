@@ -1,6 +1,9 @@
 //! `concordat principals`: certificate holders known to the gateway.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -44,27 +47,7 @@ pub async fn run(
             agency,
             cert,
             roles,
-        } => {
-            let certificate = tls::read_certificates(&cert)
-                .with_context(|| format!("--cert: cannot read {}", cert.display()))?
-                .into_iter()
-                .next()
-                .context("--cert: the certificate file is empty")?;
-            let (subject, issuer, organization, _) =
-                tls::describe(&certificate).context("--cert: not an X.509 certificate")?;
-            let new = NewPrincipal {
-                id,
-                agency,
-                certificate: CertificateBinding { subject, issuer },
-                organization,
-                roles,
-            };
-            let added = audited(settings, Action::PrincipalAdd, async |database, call| {
-                registry::add_principal(database, call, new).await
-            })
-            .await?;
-            writeln!(out, "added principal {}", added.id)?;
-        }
+        } => add(settings, out, id, agency, &cert, roles).await,
         PrincipalsCommand::Disable { id } => {
             let disabled = audited(
                 settings,
@@ -77,30 +60,63 @@ pub async fn run(
                 "principal {} is disabled (version {})",
                 disabled.id, disabled.version
             )?;
+            Ok(())
         }
-        PrincipalsCommand::List => {
-            let all = audited(settings, Action::PrincipalList, async |database, call| {
-                registry::list_principals(database, call).await
-            })
-            .await?;
-            writeln!(
-                out,
-                "{:<24} {:<20} {:<9} {:<3} {:<30} SUBJECT",
-                "ID", "AGENCY", "STATUS", "V", "ROLES"
-            )?;
-            for p in all {
-                writeln!(
-                    out,
-                    "{:<24} {:<20} {:<9} {:<3} {:<30} {}",
-                    p.id,
-                    p.agency,
-                    p.status.as_str(),
-                    p.version,
-                    roles_to_text(&p.roles),
-                    p.certificate.subject
-                )?;
-            }
-        }
+        PrincipalsCommand::List => list(settings, out).await,
+    }
+}
+
+async fn add(
+    settings: &Settings,
+    out: &mut impl Write,
+    id: PrincipalId,
+    agency: AgencyId,
+    cert: &Path,
+    roles: Vec<Role>,
+) -> anyhow::Result<()> {
+    let certificate = tls::read_certificates(cert)
+        .with_context(|| format!("--cert: cannot read {}", cert.display()))?
+        .into_iter()
+        .next()
+        .context("--cert: the certificate file is empty")?;
+    let (subject, issuer, organization, _) =
+        tls::describe(&certificate).context("--cert: not an X.509 certificate")?;
+    let new = NewPrincipal {
+        id,
+        agency,
+        certificate: CertificateBinding { subject, issuer },
+        organization,
+        roles,
+    };
+    let added = audited(settings, Action::PrincipalAdd, async |database, call| {
+        registry::add_principal(database, call, new).await
+    })
+    .await?;
+    writeln!(out, "added principal {}", added.id)?;
+    Ok(())
+}
+
+async fn list(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
+    let all = audited(settings, Action::PrincipalList, async |database, call| {
+        registry::list_principals(database, call).await
+    })
+    .await?;
+    writeln!(
+        out,
+        "{:<24} {:<20} {:<9} {:<3} {:<30} SUBJECT",
+        "ID", "AGENCY", "STATUS", "V", "ROLES"
+    )?;
+    for p in all {
+        writeln!(
+            out,
+            "{:<24} {:<20} {:<9} {:<3} {:<30} {}",
+            p.id,
+            p.agency,
+            p.status.as_str(),
+            p.version,
+            roles_to_text(&p.roles),
+            p.certificate.subject
+        )?;
     }
     Ok(())
 }

@@ -139,10 +139,6 @@ fn conflict_text(conflict: &Conflict) -> String {
         Conflict::AlreadyApproved { agency, version } => {
             format!("{agency} has already approved version {version}.")
         }
-        Conflict::NewerVersionApproved => {
-            "A newer or equal version is already approved; draft a new version.".to_owned()
-        }
-        Conflict::AgreementTerminated => "The agreement is terminated.".to_owned(),
         Conflict::AlreadyReviewed => "This alert has already been reviewed.".to_owned(),
     }
 }
@@ -183,10 +179,10 @@ impl From<crate::domain::agreement::GovernanceRefusal> for AppError {
                 "Only an IG lead of a party or an admin changes an agreement.",
             ),
             No::UnknownVersion => Self::NotFound(missing_text(Missing::AgreementVersion)),
-            No::Terminated => Self::Conflict(conflict_text(&Conflict::AgreementTerminated)),
-            No::NewerVersionApproved => {
-                Self::Conflict(conflict_text(&Conflict::NewerVersionApproved))
-            }
+            No::Terminated => Self::Conflict("The agreement is terminated.".to_owned()),
+            No::NewerVersionApproved => Self::Conflict(
+                "A newer or equal version is already approved; draft a new version.".to_owned(),
+            ),
             No::AlreadyApproved { agency, version } => {
                 Self::Conflict(conflict_text(&Conflict::AlreadyApproved {
                     agency: agency.to_string(),

@@ -5,9 +5,16 @@
 //!
 //! A use case takes the [`Gateway`] (the shared services), the [`Call`] (who is calling,
 //! and the audit entry of this call) and typed input; it returns typed output or an
-//! [`AppError`] that names the rule. It checks everything it can before it changes or
-//! discloses anything, makes the call's entry durable first, and only then acts. It knows
-//! nothing of HTTP or terminals.
+//! [`AppError`] that names the rule. It checks everything it can before it changes
+//! anything, makes the call's entry durable first, and only then acts. It knows nothing of
+//! HTTP or terminals.
+//!
+//! Who records the entry: a use case that changes something records it before the change;
+//! a records read records it with the digest of the disclosure before returning it. Every
+//! other call (a refusal, an error, a plain read such as a lookup or a consent history)
+//! returns with the entry still open, and the *caller's edge* must record it, with the
+//! digest of what it is about to show, before showing anything: the HTTP middleware
+//! (`routes::trail`) and the CLI's operator helper do exactly that, and any new edge must.
 
 pub mod agreements;
 pub mod audit;

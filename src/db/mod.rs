@@ -83,8 +83,6 @@ pub enum Conflict {
         agency: String,
         version: i32,
     },
-    NewerVersionApproved,
-    AgreementTerminated,
     AlreadyReviewed,
 }
 

@@ -14,7 +14,7 @@
 //! other call (a refusal, an error, a plain read such as a lookup or a consent history)
 //! returns with the entry still open, and the *caller's edge* must record it, with the
 //! digest of what it is about to show, before showing anything: the HTTP middleware
-//! (`routes::trail`) and the CLI's operator helper do exactly that, and any new edge must.
+//! (`src/routes/trail.rs`) and the CLI's operator helper do exactly that, and any new edge must.
 
 pub mod agreements;
 pub mod audit;

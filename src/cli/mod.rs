@@ -2,8 +2,8 @@
 //! agencies, principals, agreements, the audit trail and evaluation reports. One file per
 //! command group; each command is a thin caller of the same use cases as the API
 //! (`crate::app`), its database work goes through [`Database::run`], and every operator
-//! action that reads or changes data is audited through [`Operator::audited`]. Every
-//! command exits non-zero with a message on failure.
+//! action that reads or changes data is audited through one helper (`Operator::audited`).
+//! Every command exits non-zero with a message on failure.
 
 mod agencies;
 pub(crate) mod agreements;

@@ -1,4 +1,4 @@
-//! The evaluation report over HTTP, as JSON or as an SVG chart: [`app::reports`] builds it,
+//! The evaluation report over HTTP, as JSON or as an SVG chart: [`crate::app::reports`] builds it,
 //! [`charts`] draws it.
 
 use actix_web::{

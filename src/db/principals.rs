@@ -53,6 +53,8 @@ impl PrincipalRow {
 
 /// Registers a new principal as version 1. Refuses an id that exists, an unknown agency, or
 /// a certificate binding that an active principal already holds (one certificate, one caller).
+/// `app::registry` asks the same before it records the change; these are the same checks
+/// made again under the lock, so two operators adding at once cannot both succeed.
 pub fn add(conn: &mut DbConnection, principal: &Principal) -> Result<(), DbError> {
     super::exclusive(conn, super::LockKey::Principal, |conn| {
         if latest(conn, &principal.id)?.is_some() {

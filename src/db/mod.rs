@@ -155,14 +155,20 @@ impl Database {
             DatabaseUrl::Sqlite(_) => 8,
             DatabaseUrl::Postgres(_) => 16,
         };
-        // Connections open as work needs them, up to the maximum: a short-lived CLI
-        // process (or a test) need not hold a server's worth of PostgreSQL connections.
+        // Connections open on the thread that needs one, up to the maximum, and are kept
+        // once open. No minimum: r2d2 tops a pool up to its minimum from a background
+        // thread, and a command that exits while that thread is inside libpq's TLS
+        // handshake dies of a segmentation fault in OpenSSL's exit handlers. It also spares
+        // a short-lived CLI process (or a test) a server's worth of PostgreSQL connections.
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(2))
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build(ConnectionManager { url: url.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
+        // One connection now, so a wrong URL or an unreachable server fails at start-up
+        // rather than on the first request; it stays in the pool for that request.
+        drop(pool.get().map_err(|e| DbError::Connect(e.to_string()))?);
         Ok(Self {
             pool,
             url: url.clone(),

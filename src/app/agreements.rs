@@ -21,7 +21,7 @@ use crate::{
     domain::{
         agreement::{
             govern, Agreement, AgreementDocument, AgreementHistory, AgreementRef, AgreementStatus,
-            GovernanceAction, Known, Requester, Standing, StatusChange,
+            GovernanceAction, Known, Requester, StatusChange,
         },
         AgencyId, AgencyKind, Role,
     },
@@ -116,16 +116,8 @@ fn known<'a>(gateway: &'a Gateway, agencies: &'a Agencies) -> Known<'a> {
     }
 }
 
-fn standing(history: &AgreementHistory, known: &Known<'_>, today: Date) -> Standing {
-    let standing = history.standing(known, today);
-    for version in &standing.unusable {
-        tracing::error!(agreement = %history.id, version, "stored agreement no longer validates; not in force");
-    }
-    standing
-}
-
 fn view(history: &AgreementHistory, known: &Known<'_>, today: Date) -> AgreementView {
-    let standing = standing(history, known, today);
+    let standing = store::standing(history, known, today);
     AgreementView {
         id: history.id.clone(),
         status: standing.status,
@@ -234,7 +226,7 @@ pub async fn summaries(gateway: &Gateway, call: &Call) -> Result<Vec<AgreementSu
     Ok(histories
         .iter()
         .map(|history| {
-            let standing = standing(history, &known, today);
+            let standing = store::standing(history, &known, today);
             let latest = history.latest().map(|v| &v.document);
             AgreementSummary {
                 id: history.id.clone(),

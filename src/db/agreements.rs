@@ -17,8 +17,8 @@ use super::{
 use crate::domain::{
     agreement::{
         govern, Agreement, AgreementDocument, AgreementEvent, AgreementHistory, AgreementRef,
-        Approval, EventKind, GovernanceAction, GovernanceRefusal, Known, Requester, StatusChange,
-        VersionRecord,
+        Approval, EventKind, GovernanceAction, GovernanceRefusal, Known, Requester, Standing,
+        StatusChange, VersionRecord,
     },
     record_type::RecordTypes,
     AgencyId, AgencyKind, InvalidValue, Timestamp,
@@ -371,14 +371,19 @@ pub fn in_force(
     };
     Ok(load_all(conn)?
         .iter()
-        .filter_map(|history| {
-            let standing = history.standing(&known, today);
-            for version in &standing.unusable {
-                tracing::error!(agreement = %history.id, version, "stored agreement no longer validates; not in force");
-            }
-            standing.in_force
-        })
+        .filter_map(|history| standing(history, &known, today).in_force)
         .collect())
+}
+
+/// The agreement's standing on `today`, saying in the log which stored versions no longer
+/// validate against today's agencies and record types (an agency or type removed): they
+/// cannot be in force, and an operator should know why.
+pub fn standing(history: &AgreementHistory, known: &Known<'_>, today: time::Date) -> Standing {
+    let standing = history.standing(known, today);
+    for version in &standing.unusable {
+        tracing::error!(agreement = %history.id, version, "stored agreement no longer validates; not in force");
+    }
+    standing
 }
 
 /// Registered agencies and their kinds, for validating agreements.

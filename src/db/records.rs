@@ -235,16 +235,13 @@ pub fn rebind(
         .collect()
 }
 
-/// Writes the re-sealed payloads in one transaction, as the schema owner: the append-only
-/// guard on `records` is lifted inside it and restored before it commits, so no other
-/// connection ever sees `records` writable. A row whose payload or bound columns changed
-/// since [`rebind`] read it is left as it is. Returns how many were re-sealed.
-pub fn reseal(conn: &mut DbConnection, rebound: &[Rebound]) -> Result<usize, DbError> {
-    // Each backend guards the table its own way (see the migration that created `records`):
-    // SQLite with triggers, dropped and re-created exactly as the migration made it;
-    // PostgreSQL with one trigger, disabled for this transaction only (which only the
-    // table's owner may do).
-    let (lift, restore) = match conn {
+/// The statements that lift and restore the guard refusing UPDATE on `records`, for the
+/// schema owner only. Each backend guards the table its own way (see the migration that
+/// created `records`): SQLite with a trigger, dropped and re-created exactly as the
+/// migration made it; PostgreSQL with one trigger, disabled for a transaction (which only
+/// the table's owner may do).
+pub fn update_guard(conn: &DbConnection) -> (&'static str, &'static str) {
+    match conn {
         DbConnection::Sqlite(_) => (
             "DROP TRIGGER records_no_update;",
             "CREATE TRIGGER records_no_update BEFORE UPDATE ON records \
@@ -254,7 +251,15 @@ pub fn reseal(conn: &mut DbConnection, rebound: &[Rebound]) -> Result<usize, DbE
             "ALTER TABLE records DISABLE TRIGGER records_append_only;",
             "ALTER TABLE records ENABLE TRIGGER records_append_only;",
         ),
-    };
+    }
+}
+
+/// Writes the re-sealed payloads in one transaction, as the schema owner: the append-only
+/// guard on `records` is lifted inside it and restored before it commits, so no other
+/// connection ever sees `records` writable. A row whose payload or bound columns changed
+/// since [`rebind`] read it is left as it is. Returns how many were re-sealed.
+pub fn reseal(conn: &mut DbConnection, rebound: &[Rebound]) -> Result<usize, DbError> {
+    let (lift, restore) = update_guard(conn);
     exclusive(conn, LockKey::Migration, |conn| {
         conn.batch_execute(lift)?;
         let mut resealed = 0;

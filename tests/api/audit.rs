@@ -411,16 +411,8 @@ async fn only_ig_auditors_reach_the_auditor_api() {
 /// The example agreement, one enrolled subject and the NHS crisis plan about them: enough
 /// for a police break-glass read. Returns the subject id.
 async fn break_glass_scene(app: &TestApp) -> String {
-    use concordat::{db::agreements, domain::agreement::AgreementDocument};
     use serde_json::json;
-    let document: AgreementDocument = toml::from_str(include_str!(
-        "../../config/agreements/isa-iow-recovery.toml"
-    ))
-    .unwrap();
-    app.database
-        .run(move |conn| agreements::import(conn, &document, "test-admin"))
-        .await
-        .unwrap();
+    app.import_example_agreement().await;
     let coordinator = app.client(
         &app.register("coordinator", "iow-recovery", &[Role::Coordinator])
             .await,

@@ -196,6 +196,18 @@ filter = "info"
         path
     }
 
+    /// Imports the shipped example agreement, straight in storage, as an admin would.
+    pub async fn import_example_agreement(&self) {
+        let document: concordat::domain::agreement::AgreementDocument = toml::from_str(
+            include_str!("../../config/agreements/isa-iow-recovery.toml"),
+        )
+        .unwrap();
+        self.database
+            .run(move |conn| concordat::db::agreements::import(conn, &document, "test-admin"))
+            .await
+            .unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
     }

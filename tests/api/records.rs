@@ -4,9 +4,9 @@
 use concordat::{
     audit::Decision,
     config::DatabaseUrl,
-    db::{agreements, DbConnection},
+    db::{agreements, records},
     domain::{
-        agreement::{AgreementDocument, Requester, StatusChange},
+        agreement::{Requester, StatusChange},
         Role,
     },
 };
@@ -29,14 +29,7 @@ struct Scene {
 /// incident and an ambulance call-out submitted by their holders.
 async fn scene() -> Scene {
     let app = spawn_app().await;
-    let document: AgreementDocument = toml::from_str(include_str!(
-        "../../config/agreements/isa-iow-recovery.toml"
-    ))
-    .unwrap();
-    app.database
-        .run(move |conn| agreements::import(conn, &document, "test-admin"))
-        .await
-        .unwrap();
+    app.import_example_agreement().await;
     let police = app.client(
         &app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
             .await,
@@ -118,6 +111,23 @@ impl Scene {
             request = request.header("Concordat-Break-Glass", justification);
         }
         request.send().await.unwrap()
+    }
+
+    /// Enrols a second subject and returns their id.
+    async fn enrol_other(&self) -> String {
+        let other: Value = self
+            .coordinator
+            .post(self.app.url("/v1/subjects"))
+            .json(&json!({"nhs_number": "9876543210", "given_name": "Other",
+                          "family_name": "Person", "date_of_birth": "1990-01-01",
+                          "enrolled_on": "2026-01-15"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        other["subject_id"].as_str().unwrap().to_owned()
     }
 
     /// An admin suspends the example agreement, straight in storage.
@@ -760,17 +770,7 @@ async fn a_malformed_break_glass_attempt_is_refused_and_still_flagged() {
 async fn tamper_with_records(app: &TestApp, sql: String) {
     app.database
         .run(move |conn| {
-            let (disable, enable) = match conn {
-                DbConnection::Sqlite(_) => (
-                    "DROP TRIGGER records_no_update;",
-                    "CREATE TRIGGER records_no_update BEFORE UPDATE ON records \
-                     BEGIN SELECT RAISE(ABORT, 'append-only'); END;",
-                ),
-                DbConnection::Postgres(_) => (
-                    "ALTER TABLE records DISABLE TRIGGER records_append_only;",
-                    "ALTER TABLE records ENABLE TRIGGER records_append_only;",
-                ),
-            };
+            let (disable, enable) = records::update_guard(conn);
             conn.batch_execute(&format!("{disable} {sql}; {enable}"))?;
             Ok(())
         })
@@ -782,20 +782,7 @@ async fn tamper_with_records(app: &TestApp, sql: String) {
 async fn a_record_moved_to_another_subject_or_holder_is_never_released() {
     let scene = scene().await;
     scene.consent("crisis", &[]).await;
-    let other: Value = scene
-        .coordinator
-        .post(scene.app.url("/v1/subjects"))
-        .json(
-            &json!({"nhs_number": "9876543210", "given_name": "Other", "family_name": "Person",
-                      "date_of_birth": "1990-01-01", "enrolled_on": "2026-01-15"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let other = other["subject_id"].as_str().unwrap().to_owned();
+    let other = scene.enrol_other().await;
     let plan =
         |set: String| format!("UPDATE records SET {set} WHERE record_type = 'health.crisis_plan'");
 
@@ -948,20 +935,7 @@ async fn migrate_reseals_records_sealed_before_payloads_were_bound_so_they_canno
     let scene = scene().await;
     scene.consent("crisis", &[]).await;
     let old = store_unbound_plan(&scene).await;
-    let other: Value = scene
-        .coordinator
-        .post(scene.app.url("/v1/subjects"))
-        .json(
-            &json!({"nhs_number": "9876543210", "given_name": "Other", "family_name": "Person",
-                      "date_of_birth": "1990-01-01", "enrolled_on": "2026-01-15"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let other = other["subject_id"].as_str().unwrap().to_owned();
+    let other = scene.enrol_other().await;
 
     let config = scene.app.write_config();
     let migrated = concordat(&config, &["migrate"]);

@@ -92,10 +92,106 @@ pub fn service_usage_svg(report: &ServiceUsage) -> String {
     out
 }
 
+/// Colours told apart by most people with colour-blindness (Okabe–Ito), one per series.
+const SERIES_COLOURS: [&str; 7] = [
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000",
+];
+
+fn colour(series: usize) -> &'static str {
+    SERIES_COLOURS
+        .get(series % SERIES_COLOURS.len())
+        .copied()
+        .unwrap_or("#000000")
+}
+
+/// Stacked daily bars, one colour per series (an agency, say), with a legend; the day's
+/// total above each bar that has any.
+pub fn daily_bars_svg(title: &str, days: &[time::Date], series: &[(String, Vec<u64>)]) -> String {
+    const LEFT: usize = 40;
+    const TOP: usize = 24;
+    const HEIGHT: usize = 180;
+    const STEP: usize = 22;
+    let totals: Vec<u64> = (0..days.len())
+        .map(|day| {
+            series
+                .iter()
+                .filter_map(|(_, counts)| counts.get(day))
+                .sum()
+        })
+        .collect();
+    let top = totals.iter().copied().max().unwrap_or(0).max(1);
+    let width = LEFT + days.len() * STEP + 20;
+    let legend_rows = series.len().div_ceil(3).max(1);
+    let height = TOP + HEIGHT + 40 + legend_rows * 18;
+    let scale = |n: u64| (n as f64 / top as f64 * HEIGHT as f64).round() as usize;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\
+         <title>{}</title>\
+         <line x1=\"{LEFT}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#505a5f\"/>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{top}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>",
+        xml_escape(title),
+        TOP + HEIGHT,
+        width - 10,
+        TOP + HEIGHT,
+        LEFT - 4,
+        TOP + 4,
+        LEFT - 4,
+        TOP + HEIGHT
+    );
+    for (day, date) in days.iter().enumerate() {
+        let x = LEFT + 4 + day * STEP;
+        let mut base = TOP + HEIGHT;
+        for (index, (_, counts)) in series.iter().enumerate() {
+            let n = counts.get(day).copied().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let h = scale(n).max(1);
+            base -= h.min(base);
+            out.push_str(&format!(
+                "<rect x=\"{x}\" y=\"{base}\" width=\"{}\" height=\"{h}\" fill=\"{}\"/>",
+                STEP - 6,
+                colour(index)
+            ));
+        }
+        let total = totals.get(day).copied().unwrap_or(0);
+        if total > 0 {
+            out.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\">{total}</text>",
+                x + (STEP - 6) / 2,
+                base.saturating_sub(3)
+            ));
+        }
+        if day % 7 == 0 || day + 1 == days.len() {
+            out.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} {}</text>",
+                x + (STEP - 6) / 2,
+                TOP + HEIGHT + 16,
+                date.day(),
+                date.month().to_string().chars().take(3).collect::<String>()
+            ));
+        }
+    }
+    for (index, (name, _)) in series.iter().enumerate() {
+        let (column, row) = (index % 3, index / 3);
+        let (x, y) = (LEFT + column * 200, TOP + HEIGHT + 30 + row * 18);
+        out.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+            colour(index),
+            x + 18,
+            y + 10,
+            xml_escape(name)
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

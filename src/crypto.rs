@@ -38,6 +38,7 @@ const FORMAT_BOUND: u8 = 2;
 const DATA_KEY_PREFIX: &str = "data-key-";
 const DATA_KEY_SUFFIX: &str = ".bin";
 const BLIND_INDEX_KEY: &str = "blind-index.key";
+const FORM_TOKEN_LABEL: &[u8] = b"concordat console form token v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -56,6 +57,10 @@ pub struct Keyring {
     current: u32,
     data_keys: BTreeMap<u32, LessSafeKey>,
     blind_index: hmac::Key,
+    /// Keys the console's form tokens: derived from the blind-index key under its own
+    /// label, so every instance sharing the keys directory accepts the same tokens and no
+    /// token says anything about a blind index.
+    form_tokens: hmac::Key,
     random: SystemRandom,
 }
 
@@ -127,10 +132,16 @@ impl Keyring {
             create_key(&blind_path, &random)?
         };
         let current = data_keys.keys().next_back().copied().unwrap_or(1);
+        let blind_index = hmac::Key::new(hmac::HMAC_SHA256, &blind_bytes);
+        let form_tokens = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&blind_index, FORM_TOKEN_LABEL).as_ref(),
+        );
         Ok(Self {
             current,
             data_keys,
-            blind_index: hmac::Key::new(hmac::HMAC_SHA256, &blind_bytes),
+            blind_index,
+            form_tokens,
             random,
         })
     }
@@ -247,6 +258,19 @@ impl Keyring {
         String::from_utf8(self.open(row_id, column, sealed)?).map_err(|_| CryptoError::Open)
     }
 
+    /// The token every state-changing console form of `principal` carries: a client
+    /// certificate is sent with any request the browser makes, so only a page the gateway
+    /// served that principal can know it (cross-site request forgery).
+    pub fn form_token(&self, principal: &str) -> String {
+        hex::encode(hmac::sign(&self.form_tokens, principal.as_bytes()))
+    }
+
+    /// Whether `token` is `principal`'s form token, compared in constant time.
+    pub fn check_form_token(&self, principal: &str, token: &str) -> bool {
+        hex::decode(token)
+            .is_ok_and(|tag| hmac::verify(&self.form_tokens, principal.as_bytes(), &tag).is_ok())
+    }
+
     /// Hex HMAC-SHA-256 of `kind`, a zero byte and `value`: `kind` keeps an NHS number and
     /// a PNC id that happen to share characters from sharing an index.
     pub fn blind_index(&self, kind: &str, value: &str) -> String {
@@ -328,6 +352,26 @@ mod tests {
             "nonces repeat"
         );
         assert!(!sealed.windows(7).any(|w| w == b"Example"));
+    }
+
+    #[test]
+    fn form_tokens_belong_to_one_principal_and_survive_a_reload_of_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keyring::load_or_create(dir.path()).unwrap();
+        let token = keys.form_token("programme-coordinator");
+        assert!(keys.check_form_token("programme-coordinator", &token));
+        assert!(!keys.check_form_token("police-mentor", &token));
+        assert!(!keys.check_form_token("programme-coordinator", ""));
+        assert!(!keys.check_form_token("programme-coordinator", "not hex"));
+        assert_ne!(
+            token,
+            keys.blind_index("principal", "programme-coordinator")
+        );
+        let reloaded = Keyring::load(dir.path()).unwrap();
+        assert!(reloaded.check_form_token("programme-coordinator", &token));
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = Keyring::load_or_create(other.path()).unwrap();
+        assert!(!elsewhere.check_form_token("programme-coordinator", &token));
     }
 
     #[test]

@@ -306,7 +306,13 @@ pub async fn render_problems(
     let request_id = req.extensions().get::<RequestId>().cloned();
     let response = next.call(req).await?.map_into_boxed_body();
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    // A page the console drew for a refusal (a form shown again with its errors) is
+    // already the answer; its error stays on the response for the audit entry.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_page {
         return Ok(response);
     }
     let problem = match response.response().error() {

@@ -184,8 +184,9 @@ fn bind(key: &str, address: std::net::SocketAddr) -> anyhow::Result<(TcpListener
     Ok((listener, port))
 }
 
-/// The mutual-TLS API. Middleware, outermost last: request id and metrics; the audit entry
-/// (durable before the response leaves); problem documents; identity.
+/// The mutual-TLS API and console. Middleware, outermost last: request id and metrics; the
+/// audit entry (durable before the response leaves); the console's headers and refusal
+/// pages; problem documents; identity; the console's cross-site guard.
 fn api_server(
     settings: &Settings,
     gateway: Gateway,
@@ -207,8 +208,10 @@ fn api_server(
             .app_data(metrics.clone())
             .configure(routes::configure(max_body_bytes, openapi.clone()))
             .default_service(web::to(HttpResponse::NotFound))
+            .wrap(from_fn(routes::console::guard))
             .wrap(from_fn(identity::identify))
             .wrap(from_fn(error::render_problems))
+            .wrap(from_fn(routes::console::present))
             .wrap(from_fn(routes::record_requests))
             .wrap(from_fn(telemetry::observe_request))
     })

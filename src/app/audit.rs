@@ -250,6 +250,176 @@ pub async fn checkpoint(gateway: &Gateway, call: &Call) -> Result<String, AppErr
         .ok_or_else(|| AppError::NotFound("No checkpoint has been signed yet.".into()))
 }
 
+/// The latest checkpoint as the auditor's console shows it: what it covers, when it was
+/// signed, and whether its signature verifies under the gateway's verifier key.
+#[derive(Debug, Clone)]
+pub struct CheckpointStatus {
+    pub size: u64,
+    pub root_hash: String,
+    pub signed_at: Timestamp,
+    pub signature_verified: bool,
+    pub verifier_key: String,
+}
+
+pub async fn checkpoint_status(
+    gateway: &Gateway,
+    call: &Call,
+) -> Result<Option<CheckpointStatus>, AppError> {
+    auditor(call)?;
+    let latest = gateway.database.run(store::latest_checkpoint).await?;
+    Ok(latest.map(|stored| {
+        let verified = gateway.signer.verifier().verify(&stored.signed_note);
+        CheckpointStatus {
+            size: stored.size(),
+            root_hash: hex::encode(&stored.root_hash),
+            signed_at: Timestamp::from_micros(stored.created_at),
+            signature_verified: verified.is_ok_and(|checkpoint| {
+                checkpoint.size == stored.size() && checkpoint.root[..] == stored.root_hash[..]
+            }),
+            verifier_key: gateway.signer.verifier().encode(),
+        }
+    }))
+}
+
+/// Whether an entry is proved to be in the log the latest signed checkpoint commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inclusion {
+    /// The proof checks against the root of a checkpoint whose signature verifies.
+    Verified { tree_size: u64 },
+    /// The proof, the root or the checkpoint's signature does not check: the log or the
+    /// checkpoint was altered.
+    Failed { tree_size: u64 },
+    /// No checkpoint covers the entry yet.
+    Pending,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckedEntry {
+    pub entry: AuditEntry,
+    pub leaf_hash: String,
+    pub inclusion: Inclusion,
+}
+
+/// The entry at `index`, with its inclusion in the latest checkpoint checked here, against
+/// the checkpoint's signed root rather than the stored one.
+pub async fn checked_entry(
+    gateway: &Gateway,
+    call: &Call,
+    index: LeafIndex,
+) -> Result<CheckedEntry, AppError> {
+    auditor(call)?;
+    let (data, checkpoint, proof) = gateway
+        .database
+        .run(move |conn| {
+            let data =
+                store::leaf_data(conn, index)?.ok_or(DbError::NotFound(Missing::AuditEntry))?;
+            let checkpoint = store::latest_checkpoint(conn)?;
+            let proof = match &checkpoint {
+                Some(stored) if index.0 < stored.size() => Some(merkle::inclusion_proof(
+                    &mut StoredNodes(conn),
+                    index.0,
+                    stored.size(),
+                )?),
+                _ => None,
+            };
+            Ok((data, checkpoint, proof))
+        })
+        .await?;
+    let entry = AuditEntry::from_leaf_data(&data).map_err(AppError::internal)?;
+    let leaf = merkle::leaf_hash(&data);
+    let inclusion = match (checkpoint, proof) {
+        (Some(stored), Some(proof)) => {
+            let tree_size = stored.size();
+            let proved = gateway
+                .signer
+                .verifier()
+                .verify(&stored.signed_note)
+                .is_ok_and(|signed| {
+                    signed.size == tree_size
+                        && merkle::verify_inclusion(&leaf, index.0, tree_size, &proof, &signed.root)
+                });
+            if proved {
+                Inclusion::Verified { tree_size }
+            } else {
+                Inclusion::Failed { tree_size }
+            }
+        }
+        _ => Inclusion::Pending,
+    };
+    Ok(CheckedEntry {
+        entry,
+        leaf_hash: hex::encode(leaf),
+        inclusion,
+    })
+}
+
+// ---- Activity ----
+
+/// Days of activity the auditor's charts cover.
+pub const ACTIVITY_DAYS: i64 = 30;
+
+/// Accesses and refusals per day (UTC) over the last [`ACTIVITY_DAYS`] days.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// Oldest first, ending today.
+    pub days: Vec<time::Date>,
+    /// Disclosures granted, per agency, a count per day.
+    pub accesses: Vec<(String, Vec<u64>)>,
+    /// Requests denied, a count per day.
+    pub denied: Vec<u64>,
+}
+
+pub async fn activity(gateway: &Gateway, call: &Call) -> Result<Activity, AppError> {
+    auditor(call)?;
+    let today = input::today();
+    let first = today - time::Duration::days(ACTIVITY_DAYS - 1);
+    let from = Timestamp::from(first.midnight().assume_utc());
+    let rows = gateway
+        .database
+        .run(move |conn| {
+            let filter = Filter {
+                from: Some(from),
+                ..Filter::default()
+            };
+            every_entry(conn, &filter, |row| {
+                row.decision() == Some(Decision::Denied)
+                    || (row.decision() == Some(Decision::Granted)
+                        && row.action().is_some_and(Action::discloses))
+            })
+        })
+        .await?;
+    let days: Vec<time::Date> = (0..ACTIVITY_DAYS)
+        .map(|offset| first + time::Duration::days(offset))
+        .collect();
+    let slot = |row: &StoredEntry| {
+        row.time()
+            .to_datetime()
+            .and_then(|at| usize::try_from((at.date() - first).whole_days()).ok())
+            .filter(|day| *day < days.len())
+    };
+    let mut accesses: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    let mut denied = vec![0; days.len()];
+    for row in &rows {
+        let Some(day) = slot(row) else { continue };
+        let counts = if row.decision() == Some(Decision::Denied) {
+            &mut denied
+        } else {
+            let agency = row.agency_id.clone().unwrap_or_else(|| "(none)".to_owned());
+            accesses
+                .entry(agency)
+                .or_insert_with(|| vec![0; days.len()])
+        };
+        if let Some(count) = counts.get_mut(day) {
+            *count += 1;
+        }
+    }
+    Ok(Activity {
+        days,
+        accesses: accesses.into_iter().collect(),
+        denied,
+    })
+}
+
 /// The signed-note verifier key for the gateway's checkpoints, one line.
 pub fn checkpoint_key(gateway: &Gateway, call: &Call) -> Result<String, AppError> {
     auditor(call)?;

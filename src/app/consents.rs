@@ -279,3 +279,28 @@ fn history_item(item: subjects::RecordedConsent) -> HistoryItem {
     }
     view
 }
+
+/// What a consent may name: the registered agencies (id, name) and the categories of
+/// information a person may exclude.
+#[derive(Debug, Clone)]
+pub struct ConsentChoices {
+    pub agencies: Vec<(String, String)>,
+    pub categories: Vec<String>,
+}
+
+/// The choices a coordinator recording consent picks from.
+pub async fn choices(gateway: &Gateway, call: &Call) -> Result<ConsentChoices, AppError> {
+    call.require_any(&[Role::Coordinator])?;
+    let registered = gateway.database.run(agencies::list).await?;
+    Ok(ConsentChoices {
+        agencies: registered
+            .into_iter()
+            .map(|agency| (agency.id.to_string(), agency.name))
+            .collect(),
+        categories: gateway
+            .record_types
+            .categories()
+            .map(str::to_owned)
+            .collect(),
+    })
+}

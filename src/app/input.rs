@@ -29,7 +29,7 @@ pub fn today() -> Date {
 }
 
 /// Free text kept as evidence or a reason: present, bounded, no control characters
-/// other than line breaks and tabs.
+/// other than line breaks and tabs, no text-direction controls.
 pub fn parse_text(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
     let text = raw.trim();
     if text.is_empty() || text.chars().count() > max {
@@ -38,13 +38,10 @@ pub fn parse_text(field: &'static str, raw: &str, max: usize) -> Result<String, 
             format!("must be 1 to {max} characters"),
         ));
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
+    if text.chars().any(crate::domain::is_forbidden_in_text) {
         return Err(AppError::invalid(
             field,
-            "must not contain control characters",
+            "must not contain control or text-direction characters",
         ));
     }
     Ok(text.to_owned())

@@ -28,7 +28,7 @@ use crate::{
         record::RecordId,
         record_type::{RecordType, RecordTypes},
         subject::SubjectId,
-        AgencyId, Principal, Role, Timestamp,
+        AgencyId, AgencyKind, Principal, Role, Timestamp,
     },
     policy::{self, AccessRequest, Refusal},
     redaction,
@@ -236,11 +236,21 @@ pub async fn reseal(
 }
 
 /// The caller's agency, if its kind may hold records of `record_type`.
-async fn holder_of(
-    gateway: &Gateway,
-    call: &Call,
-    record_type: &RecordType,
-) -> Result<AgencyId, AppError> {
+/// The record types the caller's agency may hold, for the forms that submit them.
+pub async fn types_held(gateway: &Gateway, call: &Call) -> Result<Vec<RecordType>, AppError> {
+    call.require_any(&[Role::Practitioner, Role::System])?;
+    let (_, kind) = caller_agency(gateway, call).await?;
+    Ok(gateway
+        .record_types
+        .names()
+        .filter_map(|name| gateway.record_types.get(name))
+        .filter(|record_type| record_type.holders.contains(&kind))
+        .cloned()
+        .collect())
+}
+
+/// The caller's agency and its kind; only principals of an agency hold records.
+async fn caller_agency(gateway: &Gateway, call: &Call) -> Result<(AgencyId, AgencyKind), AppError> {
     let holder = call.agency().cloned().ok_or_else(|| {
         AppError::refused(
             Rule::Holder,
@@ -256,6 +266,15 @@ async fn holder_of(
             AppError::internal(anyhow::anyhow!("the caller's agency is not registered"))
         })?
         .kind;
+    Ok((holder, kind))
+}
+
+async fn holder_of(
+    gateway: &Gateway,
+    call: &Call,
+    record_type: &RecordType,
+) -> Result<AgencyId, AppError> {
+    let (holder, kind) = caller_agency(gateway, call).await?;
     if !record_type.holders.contains(&kind) {
         return Err(AppError::refused(
             Rule::Holder,

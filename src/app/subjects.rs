@@ -4,6 +4,7 @@
 //! pseudonymous subject id.
 
 use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
@@ -12,10 +13,11 @@ use super::{
 };
 use crate::{
     db::{
-        subjects::{self, Identifier, SubjectSummary},
+        subjects::{self, Enrolled, Identifier, SubjectSummary},
         Conflict, DbError,
     },
     domain::{
+        consent::{effective_at, review_due, ConsentKind, ConsentLevel, EffectiveConsent},
         subject::{check_discharge, Enrolment, NhsNumber, PersonName, PncId, SubjectId},
         Role,
     },
@@ -199,4 +201,52 @@ pub async fn discharge(
         subject_id: subject.to_string(),
         discharged_on: discharged_on.to_string(),
     })
+}
+
+/// One line of the coordinators' caseload.
+#[derive(Debug, Clone)]
+pub struct CaseloadEntry {
+    pub subject: Enrolled,
+    pub consent: EffectiveConsent,
+    /// When the consent in force falls due for review; `None` when none is in force.
+    pub review_due: Option<Date>,
+    /// The expiry of the consent in force.
+    pub expires_on: Option<Date>,
+}
+
+/// Everyone enrolled and not discharged, those with no consent in force first (it needs
+/// seeking), then by the soonest review. Names and identifiers are opened for the
+/// coordinators who enrolled them; the entry names no subject (it lists many).
+pub async fn caseload(gateway: &Gateway, call: &Call) -> Result<Vec<CaseloadEntry>, AppError> {
+    call.require_any(&[Role::Coordinator])?;
+    let keys = gateway.keys.clone();
+    let enrolled = gateway
+        .database
+        .run(move |conn| subjects::caseload(conn, &keys))
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let mut entries: Vec<CaseloadEntry> = enrolled
+        .into_iter()
+        .map(|subject| {
+            let consent = effective_at(&subject.consents, now);
+            let expires_on = consent.version.and_then(|version| {
+                subject
+                    .consents
+                    .iter()
+                    .find(|v| v.version == version)
+                    .and_then(|v| match v.kind {
+                        ConsentKind::Given { expires_on, .. } => expires_on,
+                        ConsentKind::Withdrawn { .. } => None,
+                    })
+            });
+            CaseloadEntry {
+                review_due: review_due(&subject.consents, now),
+                expires_on: expires_on.filter(|_| consent.level != ConsentLevel::None),
+                consent,
+                subject,
+            }
+        })
+        .collect();
+    entries.sort_by_key(|entry| (entry.review_due.is_some(), entry.review_due));
+    Ok(entries)
 }

@@ -71,10 +71,12 @@ actions! {
     AuditExport => "audit.export", discloses: false, fhir: Read;
     AuditAlerts => "audit.alerts", discloses: false, fhir: Read;
     AuditAlertReview => "audit.alert_review", discloses: false, fhir: Create;
+    AuditActivity => "audit.activity", discloses: false, fhir: Read;
     SubjectEnrol => "subject.enrol", discloses: false, fhir: Create;
     SubjectLookup => "subject.lookup", discloses: true, fhir: Read;
     SubjectDischarge => "subject.discharge", discloses: false, fhir: Update;
     SubjectAccessReport => "subject.access_report", discloses: false, fhir: Read;
+    SubjectCaseload => "subject.caseload", discloses: false, fhir: Read;
     ConsentRecord => "consent.record", discloses: false, fhir: Create;
     ConsentWithdraw => "consent.withdraw", discloses: false, fhir: Create;
     ConsentHistory => "consent.history", discloses: true, fhir: Read;
@@ -93,6 +95,8 @@ actions! {
     PrincipalAdd => "principal.add", discloses: false, fhir: Create;
     PrincipalDisable => "principal.disable", discloses: false, fhir: Update;
     PrincipalList => "principal.list", discloses: false, fhir: Read;
+    ConsolePage => "console.page", discloses: false, fhir: Read;
+    ConsoleAsset => "console.asset", discloses: false, fhir: Read;
     UnknownRoute => "unknown_route", discloses: false, fhir: Execute;
     MethodNotAllowed => "method_not_allowed", discloses: false, fhir: Execute;
 }

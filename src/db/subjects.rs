@@ -337,6 +337,21 @@ pub fn consent_history(
 }
 
 fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbError> {
+    let evidence = keys
+        .open_text(
+            &row.subject_id,
+            &format!("consent_evidence:{}", row.version),
+            &row.evidence,
+        )
+        .map_err(sealed)?;
+    Ok(RecordedConsent {
+        version: consent_version(row)?,
+        evidence,
+    })
+}
+
+/// The version a row stores, without opening its evidence.
+fn consent_version(row: ConsentRow) -> Result<ConsentVersion, DbError> {
     let corrupt = |what: &str| DbError::Corrupt(InvalidValue::new("consent", what));
     let effective_on = parse_date(&row.effective_on)?;
     let kind = match row.kind.as_str() {
@@ -372,26 +387,90 @@ fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbEr
         },
         _ => return Err(corrupt("unknown kind")),
     };
-    let evidence = keys
-        .open_text(
-            &row.subject_id,
-            &format!("consent_evidence:{}", row.version),
-            &row.evidence,
-        )
-        .map_err(sealed)?;
     let recorded_at = Timestamp::from_micros(row.recorded_at);
     if recorded_at.to_datetime().is_none() {
         return Err(corrupt("recorded_at"));
     }
-    Ok(RecordedConsent {
-        version: ConsentVersion {
-            version: row.version,
-            kind,
-            recorded_at,
-            recorded_by: row.recorded_by,
-        },
-        evidence,
+    Ok(ConsentVersion {
+        version: row.version,
+        kind,
+        recorded_at,
+        recorded_by: row.recorded_by,
     })
+}
+
+/// A person on the programme's caseload, opened for the coordinators who hold it.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    pub id: SubjectId,
+    pub given_name: String,
+    pub family_name: String,
+    pub nhs_number: Option<String>,
+    pub pnc_id: Option<String>,
+    pub enrolled_on: Date,
+    /// Every consent version, oldest first; evidence stays sealed.
+    pub consents: Vec<ConsentVersion>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = subjects)]
+struct EnrolledRow {
+    id: String,
+    nhs_number: Option<Vec<u8>>,
+    pnc_id: Option<Vec<u8>>,
+    given_name: Vec<u8>,
+    family_name: Vec<u8>,
+    enrolled_on: String,
+}
+
+/// Everyone enrolled and not discharged, with their consent versions: two queries, however
+/// long the caseload.
+pub fn caseload(conn: &mut DbConnection, keys: &Keyring) -> Result<Vec<Enrolled>, DbError> {
+    let rows: Vec<EnrolledRow> = subjects::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            subject_discharges::table.filter(subject_discharges::subject_id.eq(subjects::id)),
+        )))
+        .order(subjects::enrolled_on)
+        .select(EnrolledRow::as_select())
+        .load(conn)?;
+    let mut consents_of: std::collections::BTreeMap<String, Vec<ConsentVersion>> =
+        std::collections::BTreeMap::new();
+    let consent_rows: Vec<ConsentRow> = consents::table
+        .order((consents::subject_id, consents::version))
+        .select(ConsentRow::as_select())
+        .load(conn)?;
+    for row in consent_rows {
+        let subject = row.subject_id.clone();
+        consents_of
+            .entry(subject)
+            .or_default()
+            .push(consent_version(row)?);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let open = |column: &str, sealed_value: &[u8]| {
+                keys.open_text(&row.id, column, sealed_value)
+                    .map_err(sealed)
+            };
+            Ok(Enrolled {
+                given_name: open("given_name", &row.given_name)?,
+                family_name: open("family_name", &row.family_name)?,
+                nhs_number: row
+                    .nhs_number
+                    .as_deref()
+                    .map(|value| open("nhs_number", value))
+                    .transpose()?,
+                pnc_id: row
+                    .pnc_id
+                    .as_deref()
+                    .map(|value| open("pnc_id", value))
+                    .transpose()?,
+                enrolled_on: parse_date(&row.enrolled_on)?,
+                consents: consents_of.remove(&row.id).unwrap_or_default(),
+                id: SubjectId::parse(&row.id).map_err(DbError::Corrupt)?,
+            })
+        })
+        .collect()
 }
 
 /// Everyone ever enrolled, as the evaluation sees them: enrolment and discharge dates and

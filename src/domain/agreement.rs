@@ -324,6 +324,18 @@ pub enum AgreementStatus {
     Expired,
 }
 
+impl AgreementStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Terminated => "terminated",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// The agreement's status on `today` and the version in force, if any. The newest
 /// approved version supersedes older ones; suspension lasts until a version is approved
 /// again; termination is final; outside its dates an approved version is not in force.

@@ -205,6 +205,29 @@ pub fn effective_at(history: &[ConsentVersion], at: OffsetDateTime) -> Effective
     }
 }
 
+/// Consent in force is reviewed with the person at least once a year, and before it
+/// expires: the review falls due on the earlier of its expiry and a year after it was
+/// given. `None` when no consent is in force (there is nothing to review, only to seek).
+pub fn review_due(history: &[ConsentVersion], at: OffsetDateTime) -> Option<Date> {
+    let effective = effective_at(history, at);
+    let version = effective.version?;
+    if effective.level == ConsentLevel::None {
+        return None;
+    }
+    let ConsentKind::Given {
+        given_on,
+        expires_on,
+        ..
+    } = &history.iter().find(|v| v.version == version)?.kind
+    else {
+        return None;
+    };
+    let a_year_on = given_on
+        .replace_year(given_on.year() + 1)
+        .unwrap_or_else(|_| *given_on + time::Duration::days(365));
+    Some(expires_on.map_or(a_year_on, |expires| expires.min(a_year_on)))
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::{date, datetime};
@@ -408,5 +431,55 @@ mod tests {
         assert!(effective.covers(&police));
         effective.agencies = Some([AgencyId::parse("iow-nhs").unwrap()].into_iter().collect());
         assert!(!effective.covers(&police));
+    }
+
+    #[test]
+    fn review_falls_due_a_year_after_consent_or_at_expiry_whichever_is_sooner() {
+        let now = datetime!(2026-06-01 12:00 UTC);
+        let recorded = datetime!(2026-01-10 09:00 UTC);
+        let open_ended = [given(
+            1,
+            ConsentLevel::Full,
+            date!(2026 - 01 - 10),
+            None,
+            recorded,
+        )];
+        assert_eq!(review_due(&open_ended, now), Some(date!(2027 - 01 - 10)));
+        let expiring = [given(
+            1,
+            ConsentLevel::Crisis,
+            date!(2026 - 01 - 10),
+            Some(date!(2026 - 09 - 30)),
+            recorded,
+        )];
+        assert_eq!(review_due(&expiring, now), Some(date!(2026 - 09 - 30)));
+        let leap = [given(
+            1,
+            ConsentLevel::Full,
+            date!(2024 - 02 - 29),
+            None,
+            recorded,
+        )];
+        assert_eq!(review_due(&leap, now), Some(date!(2025 - 02 - 28)));
+    }
+
+    #[test]
+    fn nothing_is_due_for_review_without_consent_in_force() {
+        let now = datetime!(2026-06-01 12:00 UTC);
+        let recorded = datetime!(2026-01-10 09:00 UTC);
+        assert_eq!(review_due(&[], now), None);
+        let withdrawn_after = [
+            given(1, ConsentLevel::Full, date!(2026 - 01 - 10), None, recorded),
+            withdrawn(2, date!(2026 - 02 - 01), datetime!(2026-02-01 09:00 UTC)),
+        ];
+        assert_eq!(review_due(&withdrawn_after, now), None);
+        let expired = [given(
+            1,
+            ConsentLevel::Full,
+            date!(2026 - 01 - 10),
+            Some(date!(2026 - 03 - 01)),
+            recorded,
+        )];
+        assert_eq!(review_due(&expired, now), None);
     }
 }

@@ -43,6 +43,15 @@ impl std::fmt::Display for LeafIndex {
     }
 }
 
+/// Whether people's free text (names, evidence, reasons) may not hold `c`: control
+/// characters other than line breaks and tabs, and the Unicode bidirectional controls,
+/// which can make text shown to a reviewer read differently from what is stored
+/// ("Trojan Source"). Right-to-left scripts need none of them.
+pub fn is_forbidden_in_text(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A value that failed to parse, with the field it came from, so every layer can say which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -139,6 +148,18 @@ pub(crate) use slug_id;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_may_not_hold_controls_or_direction_overrides() {
+        for forbidden in [
+            '\u{0}', '\u{1b}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}',
+        ] {
+            assert!(is_forbidden_in_text(forbidden), "{forbidden:?}");
+        }
+        for allowed in ['a', '\n', '\t', '\r', 'é', 'ש', 'ع', '\u{200D}'] {
+            assert!(!is_forbidden_in_text(allowed), "{allowed:?}");
+        }
+    }
 
     #[test]
     fn slugs_accept_agency_like_ids() {

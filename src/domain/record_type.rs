@@ -59,7 +59,7 @@ impl FieldType {
         })
     }
 
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Self::String => "a string",
             Self::Integer => "an integer",
@@ -324,6 +324,11 @@ impl RecordTypes {
 
     pub fn has_category(&self, category: &str) -> bool {
         self.categories.contains(category)
+    }
+
+    /// Every category a field may hold, in name order.
+    pub fn categories(&self) -> impl Iterator<Item = &str> {
+        self.categories.iter().map(String::as_str)
     }
 }
 

@@ -125,7 +125,7 @@ impl fmt::Debug for PncId {
     }
 }
 
-/// A given or family name: 1 to 100 characters, no control characters.
+/// A given or family name: 1 to 100 characters, no control or text-direction characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PersonName(String);
 
@@ -135,10 +135,13 @@ impl PersonName {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(InvalidValue::new(field, "must be 1 to 100 characters"));
         }
-        if name.chars().any(char::is_control) {
+        if name
+            .chars()
+            .any(|c| matches!(c, '\n' | '\r' | '\t') || super::is_forbidden_in_text(c))
+        {
             return Err(InvalidValue::new(
                 field,
-                "must not contain control characters",
+                "must not contain control or text-direction characters",
             ));
         }
         Ok(Self(name.to_owned()))

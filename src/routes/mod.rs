@@ -1,10 +1,12 @@
-//! The HTTP edge of the mutual-TLS API, one file per resource. Handlers extract input,
+//! The HTTP edge of the mutual-TLS listener: the API, one file per resource, and the web
+//! console ([`console`]). Handlers extract input,
 //! call one use case of [`crate::app`] and render its answer; they hold no rule. The route
 //! table below is the one place a path, its methods, handlers and audit actions are named.
 
 pub mod agreements;
 pub mod audit;
 pub mod consents;
+pub mod console;
 pub mod openapi;
 pub mod records;
 pub mod reports;
@@ -69,6 +71,41 @@ route_table! {
     "/v1/agreements/{id}/terminate" { POST => agreements::terminate, AgreementTerminate; }
     "/v1/reports/service-usage" { GET => reports::service_usage_json, ReportServiceUsage; }
     "/v1/reports/service-usage.svg" { GET => reports::service_usage_svg, ReportServiceUsage; }
+    "/console" { GET => console::home, ConsolePage; }
+    "/console/assets/{file}" { GET => console::assets::asset, ConsoleAsset; }
+    "/console/caseload" { GET => console::people::caseload, SubjectCaseload; }
+    "/console/subjects/new" { GET => console::people::enrol_form, ConsolePage; }
+    "/console/subjects" { POST => console::people::enrol, SubjectEnrol; }
+    "/console/find" { GET => console::people::find, ConsolePage; }
+    "/console/lookup" { GET => console::people::lookup, SubjectLookup; }
+    "/console/subjects/{subject_id}/consents" {
+        GET => console::people::consent_history, ConsentHistory;
+        POST => console::people::record_consent, ConsentRecord;
+    }
+    "/console/subjects/{subject_id}/consents/new" { GET => console::people::consent_form, ConsolePage; }
+    "/console/subjects/{subject_id}/consents/withdraw" { POST => console::people::withdraw, ConsentWithdraw; }
+    "/console/subjects/{subject_id}/discharge" { POST => console::people::discharge, SubjectDischarge; }
+    "/console/subjects/{subject_id}/records" {
+        GET => console::records::read, RecordsRead;
+        POST => console::records::submit, RecordsSubmit;
+    }
+    "/console/subjects/{subject_id}/break-glass" {
+        GET => console::records::break_glass_form, ConsolePage;
+        POST => console::records::break_glass, RecordsRead;
+    }
+    "/console/subjects/{subject_id}/records/new" { GET => console::records::submit_form, ConsolePage; }
+    "/console/subjects/{subject_id}/access-report" { GET => console::audit::access_report, SubjectAccessReport; }
+    "/console/audit" { GET => console::audit::search, AuditSearch; }
+    "/console/audit/entries/{leaf_index}" { GET => console::audit::entry, AuditEntry; }
+    "/console/audit/alerts" { GET => console::audit::alerts, AuditAlerts; }
+    "/console/audit/alerts/{leaf_index}/review" { POST => console::audit::review, AuditAlertReview; }
+    "/console/audit/checkpoint" { GET => console::audit::checkpoint, AuditCheckpoint; }
+    "/console/audit/activity" { GET => console::audit::activity, AuditActivity; }
+    "/console/reports/service-usage" { GET => console::audit::service_usage, ReportServiceUsage; }
+    "/console/agreements" { GET => console::agreements::list, AgreementList; }
+    "/console/agreements/{id}" { GET => console::agreements::detail, AgreementRead; }
+    "/console/agreements/{id}/versions/{version}/approve" { POST => console::agreements::approve, AgreementApprove; }
+    "/console/agreements/{id}/suspend" { POST => console::agreements::suspend, AgreementSuspend; }
 }
 
 /// The action of a request, from its method and the route pattern it matched: `unknown_route`

@@ -277,6 +277,20 @@ filter = "info"
         self.client_builder().identity(identity).build().unwrap()
     }
 
+    /// A client like a browser on the console: presents `certificate` and does not follow
+    /// redirects, so a test sees the 303 after a form.
+    pub fn browser(&self, certificate: &IssuedCertificate) -> reqwest::Client {
+        let identity = reqwest::Identity::from_pem(
+            format!("{}{}", certificate.certificate_pem, certificate.key_pem).as_bytes(),
+        )
+        .unwrap();
+        self.client_builder()
+            .identity(identity)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
     pub fn client_without_certificate(&self) -> reqwest::Client {
         self.client_builder().build().unwrap()
     }

@@ -11,6 +11,7 @@
 mod agreements;
 mod audit;
 mod cli;
+mod console;
 mod errors;
 mod helpers;
 mod identity;

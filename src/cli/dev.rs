@@ -4,9 +4,10 @@
 //! subjects with varied consent. Idempotent: what
 //! exists is kept. Never enabled outside the shipped development configuration.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use secrecy::SecretString;
 
 use crate::{
     config::Settings,
@@ -55,6 +56,11 @@ pub const SAMPLE_PRINCIPALS: [(&str, &str, Role); 6] = [
     ("gateway-admin", "iow-recovery", Role::Admin),
 ];
 
+/// The password of every sample principal's `.p12` file, fixed and documented so that a
+/// developer can import one into a browser on a fresh clone. Development only: it protects
+/// nothing, as does everything else in the development PKI.
+pub const PKCS12_PASSWORD: &str = "concordat-dev";
+
 /// The development PKI directory: where `tls.client_ca` lives.
 pub fn pki_directory(settings: &Settings) -> PkiDirectory {
     PkiDirectory::new(
@@ -98,10 +104,7 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
     }
     for (name, agency, role) in SAMPLE_PRINCIPALS {
         let agency = AgencyId::parse(agency)?;
-        let certificate = pki.client_certificate(name);
-        if !certificate.exists() {
-            pki.issue_client(name, &agency, 365)?;
-        }
+        let certificate = client_files(&pki, name, &agency)?;
         let chain = tls::read_certificates(&certificate)?;
         let first = chain.first().context("client certificate file is empty")?;
         let (subject, issuer, _, _) = tls::describe(first)?;
@@ -121,6 +124,19 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
     let keys = Keyring::load_or_create(&settings.keys.dir).context("keys.dir")?;
     enrol_samples(&database, &keys)?;
     Ok(())
+}
+
+/// Issues `name`'s certificate, key and `.p12` if missing, or only the `.p12` when the
+/// certificate was issued before there were any (an older clone). Returns the certificate.
+fn client_files(pki: &PkiDirectory, name: &str, agency: &AgencyId) -> anyhow::Result<PathBuf> {
+    let password = SecretString::from(PKCS12_PASSWORD.to_owned());
+    let certificate = pki.client_certificate(name);
+    if !certificate.exists() {
+        pki.issue_client(name, agency, 365, &password)?;
+    } else if !pki.client_pkcs12(name).exists() {
+        pki.write_client_pkcs12(name, &password)?;
+    }
+    Ok(certificate)
 }
 
 /// Synthetic subjects: clearly fictional names, NHS numbers from the 999 test range with
@@ -365,4 +381,50 @@ pub fn curl_example(settings: &Settings, port: u16) -> String {
         pki.client_certificate("police-mentor").display(),
         pki.client_key("police-mentor").display(),
     )
+}
+
+/// Where to open the console in a browser, and what to import first.
+pub fn console_hint(settings: &Settings, port: u16) -> String {
+    let pki = pki_directory(settings);
+    format!(
+        "Console: https://localhost:{port}/console (import {}, password {PKCS12_PASSWORD}, \
+         into your browser; trust {})",
+        pki.client_pkcs12("<principal>").display(),
+        pki.ca_certificate().display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_files_issue_once_and_add_a_missing_p12_to_an_older_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDirectory::new(dir.path());
+        pki.init().unwrap();
+        let agency = AgencyId::parse("scas").unwrap();
+        let certificate = client_files(&pki, "scas-dispatch", &agency).unwrap();
+        let pem = std::fs::read(&certificate).unwrap();
+        let p12 = pki.client_pkcs12("scas-dispatch");
+        let first = std::fs::read(&p12).unwrap();
+
+        client_files(&pki, "scas-dispatch", &agency).unwrap();
+        assert_eq!(std::fs::read(&p12).unwrap(), first, "kept as it was");
+
+        std::fs::remove_file(&p12).unwrap();
+        client_files(&pki, "scas-dispatch", &agency).unwrap();
+        assert_eq!(std::fs::read(&certificate).unwrap(), pem, "not reissued");
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            &std::fs::read(&p12).unwrap(),
+            PKCS12_PASSWORD,
+            p12_keystore::Pkcs12ImportPolicy::Strict,
+        )
+        .unwrap();
+        let (_, chain) = store.private_key_chain().unwrap();
+        assert_eq!(
+            chain.certs().first().unwrap().subject(),
+            "CN=scas-dispatch, O=scas"
+        );
+    }
 }

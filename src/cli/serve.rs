@@ -34,8 +34,9 @@ pub async fn serve(config: &Path) -> anyhow::Result<()> {
     );
     if settings.dev.enabled {
         eprintln!(
-            "  Try: {}\n",
-            dev::curl_example(&settings, application.port())
+            "  Try: {}\n  {}\n",
+            dev::curl_example(&settings, application.port()),
+            dev::console_hint(&settings, application.port())
         );
     }
     application.run_until_stopped().await?;

@@ -65,7 +65,12 @@ fn certs_init_issue_revoke_lay_out_the_pki_with_private_keys_0600() {
         &[],
     );
     assert!(issue.status.success(), "{}", stderr(&issue));
-    for key in ["ca.key", "server.key", "clients/nurse.key"] {
+    for key in [
+        "ca.key",
+        "server.key",
+        "clients/nurse.key",
+        "clients/nurse.p12",
+    ] {
         let mode = std::fs::metadata(pki.join(key))
             .unwrap()
             .permissions()
@@ -89,6 +94,81 @@ fn certs_init_issue_revoke_lay_out_the_pki_with_private_keys_0600() {
         &[],
     );
     assert!(!unknown.status.success());
+}
+
+/// Opens `path` as PKCS#12 with `password` and returns the subject of its key's certificate.
+fn pkcs12_subject(path: &Path, password: &str) -> Result<String, p12_keystore::error::Error> {
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        &std::fs::read(path).unwrap(),
+        password,
+        p12_keystore::Pkcs12ImportPolicy::Strict,
+    )?;
+    let (_, chain) = store.private_key_chain().unwrap();
+    Ok(chain.certs().first().unwrap().subject().to_owned())
+}
+
+#[test]
+fn certs_issue_protects_the_p12_with_the_password_given_or_prints_a_new_one_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki_arg = pki.to_str().unwrap();
+    assert!(
+        concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[])
+            .status
+            .success()
+    );
+    let issue = |name: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "certs", "issue", "--dir", pki_arg, "--name", name, "--agency", "iow-nhs",
+        ];
+        args.extend_from_slice(extra);
+        concordat(dir.path(), &args, env)
+    };
+
+    let generated = issue("nurse", &[], &[]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let printed = stdout(&generated);
+    let password = printed
+        .lines()
+        .find_map(|line| line.split_once(" with password ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no password in {printed}"));
+    assert!(password.len() >= 20, "{password}");
+    assert!(printed.contains("shown only once"), "{printed}");
+    let nurse = pki.join("clients/nurse.p12");
+    assert_eq!(
+        pkcs12_subject(&nurse, password).unwrap(),
+        "CN=nurse, O=iow-nhs"
+    );
+    assert!(pkcs12_subject(&nurse, "concordat-dev").is_err());
+    let mode = std::fs::metadata(&nurse).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let from_env = issue("porter", &[], &[("CONCORDAT_P12_PASSWORD", "from the env")]);
+    assert!(from_env.status.success(), "{}", stderr(&from_env));
+    assert!(!stdout(&from_env).contains("from the env"));
+    assert!(pkcs12_subject(&pki.join("clients/porter.p12"), "from the env").is_ok());
+
+    // The file named on the command line wins over the environment; its first line counts.
+    let file = dir.path().join("p12-password");
+    std::fs::write(&file, "from the file\nnot this line\n").unwrap();
+    let file_arg = file.to_str().unwrap();
+    let from_file = issue(
+        "clerk",
+        &["--p12-password-file", file_arg],
+        &[("CONCORDAT_P12_PASSWORD", "from the env")],
+    );
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    assert!(pkcs12_subject(&pki.join("clients/clerk.p12"), "from the file").is_ok());
+
+    std::fs::write(&file, "\n").unwrap();
+    let empty = issue("cook", &["--p12-password-file", file_arg], &[]);
+    assert!(!empty.status.success());
+    assert!(
+        stderr(&empty).contains("must not be empty"),
+        "{}",
+        stderr(&empty)
+    );
+    assert!(!pki.join("clients/cook.pem").exists());
 }
 
 #[test]

@@ -219,7 +219,8 @@ filter = "info"
     /// A client certificate `CN=name, O=agency` from this app's CA, not registered.
     pub fn issue(&self, name: &str, agency: &str) -> IssuedCertificate {
         let agency = AgencyId::parse(agency).unwrap();
-        let path = self.pki.issue_client(name, &agency, 30).unwrap();
+        let password = secrecy::SecretString::from("test-password".to_owned());
+        let path = self.pki.issue_client(name, &agency, 30, &password).unwrap();
         IssuedCertificate {
             certificate_pem: std::fs::read_to_string(path).unwrap(),
             key_pem: std::fs::read_to_string(self.pki.client_key(name)).unwrap(),

@@ -269,6 +269,8 @@ async fn an_unregistered_certificate_gets_a_plain_refusal_page() {
             assert!(!body.contains(leak), "{leak} in {body}");
         }
         assert!(!body.contains("Signed in as"), "{body}");
+        // Nor does it link assets the gateway would refuse this browser as well.
+        assert!(!body.contains("/console/assets/"), "{body}");
     }
 }
 

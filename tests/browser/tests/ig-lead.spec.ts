@@ -54,8 +54,13 @@ test('a version drafted through the API is approved in the console', async ({ pa
   );
   await expect(approved).toContainText('Waiting for: hampshire-police, scas, iow-recovery');
   await expect(approved.getByRole('button')).toHaveCount(0);
-  // The other parties have not approved: version 1 stays in force.
+  // The other parties have not approved: version 1 stays in force. It was imported, so
+  // it waits for no approvals and offers none.
   await expect(page.locator('main > dl.facts')).toContainText('version 1');
+  const inForce = page.getByRole('region', { name: 'Version 1', exact: true });
+  await expect(inForce).toContainText('none needed: imported by an operator');
+  await expect(inForce).not.toContainText('Waiting for');
+  await expect(inForce.getByRole('button')).toHaveCount(0);
   await snap(page, 'ig-lead-03-approved');
 });
 

@@ -26,10 +26,11 @@ pub fn service_usage_svg(report: &ServiceUsage) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
+    let height = TOP + HEIGHT + 72;
+    // The viewBox lets a page narrower than the chart scale it down whole, not crop it.
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\
          <title>Emergency service use before and after enrolment, as of {}</title>",
-        TOP + HEIGHT + 72,
         report.as_of
     );
     let mut x = 60;
@@ -219,5 +220,7 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("stroke-dasharray"), "{svg}");
+        // Scaled, not cropped, where the page is narrower than the chart.
+        assert!(svg.contains(r#"viewBox="0 0 "#), "{svg}");
     }
 }

@@ -269,6 +269,8 @@ async fn an_unregistered_certificate_gets_a_plain_refusal_page() {
             assert!(!body.contains(leak), "{leak} in {body}");
         }
         assert!(!body.contains("Signed in as"), "{body}");
+        // Nor does it link assets the gateway would refuse this browser as well.
+        assert!(!body.contains("/console/assets/"), "{body}");
     }
 }
 
@@ -291,7 +293,7 @@ async fn every_console_page_carries_the_security_headers() {
         );
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(headers["x-content-type-options"], "nosniff");
-        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["referrer-policy"], "same-origin");
         assert_eq!(headers["cache-control"], "no-store", "{path}");
         let body = response.text().await.unwrap();
         assert!(!body.contains("<script"), "{path}");

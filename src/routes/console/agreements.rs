@@ -28,6 +28,23 @@ fn agreement_path(id: &str) -> String {
     format!("/console/agreements/{id}")
 }
 
+/// Whether `version`, or a later one, came into force: by its last approval, or imported
+/// by an operator. Such a version takes no more approvals (the gateway refuses them), so
+/// none is waited for or offered.
+fn settled(agreement: &AgreementView, version: i32) -> bool {
+    agreement.events.iter().any(|e| {
+        (e.kind == "approved" || e.kind == "imported") && e.version.is_some_and(|v| v >= version)
+    })
+}
+
+/// Whether an operator imported `version` itself, with no approvals in the gateway.
+fn imported(agreement: &AgreementView, version: i32) -> bool {
+    agreement
+        .events
+        .iter()
+        .any(|e| e.kind == "imported" && e.version == Some(version))
+}
+
 fn review_cell(version: Option<&VersionView>, today: &str) -> Markup {
     html! {
         @if let Some(version) = version {
@@ -108,8 +125,11 @@ fn detail_page(
             }
             @for version in agreement.versions.iter().rev() {
                 @let document = &version.document;
+                @let settled = settled(agreement, version.version);
                 @let approved: Vec<&str> = version.approvals.iter().map(|a| a.agency.as_str()).collect();
-                @let waiting: Vec<&String> = document.parties.iter().filter(|p| !approved.contains(&p.as_str())).collect();
+                @let waiting: Vec<&String> = if settled { Vec::new() } else {
+                    document.parties.iter().filter(|p| !approved.contains(&p.as_str())).collect()
+                };
                 section class="record" aria-labelledby=(format!("v-{}", version.version)) {
                     h2 id=(format!("v-{}", version.version)) { "Version " (version.version) }
                     dl class="facts" {
@@ -122,6 +142,7 @@ fn detail_page(
                             @for approval in &version.approvals {
                                 (approval.agency) " by " (approval.approved_by) ", " (london_time(&approval.approved_at)) br;
                             }
+                            @if version.approvals.is_empty() && imported(agreement, version.version) { "none needed: imported by an operator" }
                             @if !waiting.is_empty() { "Waiting for: " (waiting.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")) }
                         }
                     }

@@ -361,18 +361,20 @@ pub async fn access_report(
             p class="no-print" { "Use your browser's Print command to print this report or save it as a PDF." }
             @if report.accesses.is_empty() { p { "No information about you has been shared." } }
             @else {
-                table {
-                    thead { tr { th scope="col" { "When" } th scope="col" { "Organisation" } th scope="col" { "Person" }
-                        th scope="col" { "Purpose" } th scope="col" { "What was shared" } } }
-                    tbody {
-                        @for access in &report.accesses {
-                            tr {
-                                td { (london_time(&access.time)) }
-                                td { (access.agency_id.as_deref().unwrap_or("—")) }
-                                td { (access.principal_id.as_deref().unwrap_or("—")) }
-                                td { (access.purpose.as_deref().map_or("—".to_owned(), |p| p.replace('_', " ")))
-                                    @if access.break_glass { br; strong { "Emergency access" } } }
-                                td { @if access.released.is_empty() { (access.action) } @else { (access.released.join(", ")) } }
+                div class="table-wrap" {
+                    table {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Organisation" } th scope="col" { "Person" }
+                            th scope="col" { "Purpose" } th scope="col" { "What was shared" } } }
+                        tbody {
+                            @for access in &report.accesses {
+                                tr {
+                                    td { (london_time(&access.time)) }
+                                    td { (access.agency_id.as_deref().unwrap_or("—")) }
+                                    td { (access.principal_id.as_deref().unwrap_or("—")) }
+                                    td { (access.purpose.as_deref().map_or("—".to_owned(), |p| p.replace('_', " ")))
+                                        @if access.break_glass { br; strong { "Emergency access" } } }
+                                    td { @if access.released.is_empty() { (access.action) } @else { (access.released.join(", ")) } }
+                                }
                             }
                         }
                     }
@@ -476,12 +478,14 @@ pub async fn service_usage(
             (chart(charts::service_usage_svg(&report)))
             @for window in &report.windows {
                 h2 { (window.months) " months (subjects: " (window.subjects) ")" }
-                table {
-                    thead { tr { th scope="col" { "Measure" } th scope="col" { "Before" } th scope="col" { "After" } th scope="col" { "Change" } } }
-                    tbody { @for row in &window.measures {
-                        tr { td { (row.label) } td { (row.before) } td { (row.after) }
-                            td { @match row.change_percent { Some(c) => (format!("{c:+.1}%")), None => "—" } } }
-                    } }
+                div class="table-wrap" {
+                    table {
+                        thead { tr { th scope="col" { "Measure" } th scope="col" { "Before" } th scope="col" { "After" } th scope="col" { "Change" } } }
+                        tbody { @for row in &window.measures {
+                            tr { td { (row.label) } td { (row.before) } td { (row.after) }
+                                td { @match row.change_percent { Some(c) => (format!("{c:+.1}%")), None => "—" } } }
+                        } }
+                    }
                 }
             }
         },

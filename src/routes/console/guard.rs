@@ -164,7 +164,10 @@ pub async fn present(
         ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
+        // Addresses (a lookup's NHS number, a subject id) never leave the gateway. Not
+        // `no-referrer`: under it a browser posts a form with `Origin: null`, which the
+        // guard's origin check must refuse.
+        ("referrer-policy", "same-origin"),
         ("cross-origin-opener-policy", "same-origin"),
         ("cross-origin-resource-policy", "same-origin"),
     ] {

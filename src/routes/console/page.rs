@@ -75,6 +75,18 @@ fn navigation(viewer: &Viewer) -> Vec<(&'static str, &'static str)> {
 
 /// A whole page: header with who is signed in, navigation, the page's own content.
 pub fn page(viewer: &Viewer, title: &str, content: Markup) -> Markup {
+    frame(viewer, title, content, Assets::Linked)
+}
+
+/// Whether a page links the console's stylesheet and icon.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Assets {
+    Linked,
+    /// For a caller the gateway does not know, who would be refused them too.
+    Omitted,
+}
+
+fn frame(viewer: &Viewer, title: &str, content: Markup, assets: Assets) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en-GB" {
@@ -82,8 +94,10 @@ pub fn page(viewer: &Viewer, title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " – Concordat" }
-                link rel="stylesheet" href=(STYLESHEET);
-                link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml";
+                @if assets == Assets::Linked {
+                    link rel="stylesheet" href=(STYLESHEET);
+                    link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml";
+                }
             }
             body {
                 a class="skip" href="#main" { "Skip to content" }
@@ -171,7 +185,14 @@ pub fn refusal(status: StatusCode, detail: &str, code: &str, request_id: Option<
         _ => "Cannot do that",
     };
     let viewer = Viewer { principal: None };
-    page(
+    // An unidentified caller's browser would fetch the stylesheet and icon only to be
+    // refused again (and audited again) for each.
+    let assets = if matches!(code, "unknown_principal" | "certificate_rejected") {
+        Assets::Omitted
+    } else {
+        Assets::Linked
+    };
+    frame(
         &viewer,
         title,
         html! {
@@ -184,6 +205,7 @@ pub fn refusal(status: StatusCode, detail: &str, code: &str, request_id: Option<
             }
             p { "This refusal is recorded in the audit trail. " a href="/console" { "Back to the console" } }
         },
+        assets,
     )
 }
 

@@ -163,7 +163,9 @@ pub fn daily_bars_svg(title: &str, days: &[time::Date], series: &[(String, Vec<u
                 base.saturating_sub(3)
             ));
         }
-        if day % 7 == 0 || day + 1 == days.len() {
+        // A label a week apart, counted back from the last day, so the newest is always
+        // labelled and no two collide.
+        if (days.len() - 1 - day) % 7 == 0 {
             out.push_str(&format!(
                 "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} {}</text>",
                 x + (STEP - 6) / 2,

@@ -47,7 +47,9 @@ async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, Stri
     (status, response.text().await.unwrap())
 }
 
-/// Posts a form as a browser on the console's own page would: same origin.
+/// Posts a form as Chromium does from the console's own page: under the console's
+/// `Referrer-Policy: no-referrer` its `Origin` is `null`, and fetch metadata says
+/// same-origin.
 async fn submit(
     app: &TestApp,
     client: &reqwest::Client,
@@ -56,7 +58,7 @@ async fn submit(
 ) -> reqwest::Response {
     client
         .post(app.url(path))
-        .header("origin", app.url(""))
+        .header("origin", "null")
         .header("sec-fetch-site", "same-origin")
         .form(form)
         .send()
@@ -139,6 +141,21 @@ async fn a_form_without_this_principals_token_or_from_another_origin_is_refused_
                 .header("sec-fetch-site", "cross-site")
                 .form(&enrolment(&token, "Ada", "Nobody", "9434765919")),
         ),
+        (
+            "a null origin without fetch metadata",
+            b.coordinator
+                .post(app.url("/console/subjects"))
+                .header("origin", "null")
+                .form(&enrolment(&token, "Ada", "Nobody", "9434765919")),
+        ),
+        (
+            "a null origin from another site",
+            b.coordinator
+                .post(app.url("/console/subjects"))
+                .header("origin", "null")
+                .header("sec-fetch-site", "cross-site")
+                .form(&enrolment(&token, "Ada", "Nobody", "9434765919")),
+        ),
     ];
     for (case, request) in refusals {
         let response = request.send().await.unwrap();
@@ -183,8 +200,21 @@ async fn a_form_without_this_principals_token_or_from_another_origin_is_refused_
     )
     .await;
     assert_eq!(accepted.status(), 303);
+    // A browser that sends its origin (another referrer policy, another browser).
+    let with_origin = b
+        .coordinator
+        .post(app.url("/console/subjects"))
+        .header("origin", app.url(""))
+        .form(&enrolment(&token, "Bea", "Somebody", "9876543210"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_origin.status(), 303);
     let (_, caseload) = page(&app, &b.coordinator, "/console/caseload").await;
-    assert!(caseload.contains("Nobody"), "{caseload}");
+    assert!(
+        caseload.contains("Nobody") && caseload.contains("Somebody"),
+        "{caseload}"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +323,7 @@ async fn every_console_page_carries_the_security_headers() {
         );
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(headers["x-content-type-options"], "nosniff");
-        assert_eq!(headers["referrer-policy"], "same-origin");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
         assert_eq!(headers["cache-control"], "no-store", "{path}");
         let body = response.text().await.unwrap();
         assert!(!body.contains("<script"), "{path}");

@@ -45,6 +45,18 @@ fn imported(agreement: &AgreementView, version: i32) -> bool {
         .any(|e| e.kind == "imported" && e.version == Some(version))
 }
 
+/// The title of the version in force, or of the newest when none is: a draft's new title
+/// is not the agreement's until it is approved.
+fn title(agreement: &AgreementView) -> &str {
+    agreement
+        .versions
+        .iter()
+        .rev()
+        .find(|v| Some(v.version) == agreement.in_force_version)
+        .or(agreement.versions.last())
+        .map_or(agreement.id.as_str(), |v| v.document.title.as_str())
+}
+
 fn review_cell(version: Option<&VersionView>, today: &str) -> Markup {
     html! {
         @if let Some(version) = version {
@@ -71,7 +83,7 @@ pub async fn list(gateway: Services, call: Call) -> Result<HttpResponse, ApiErro
                             @for agreement in &listed.agreements {
                                 @let latest = agreement.versions.last();
                                 tr {
-                                    td { a href=(agreement_path(&agreement.id)) { (latest.map_or(agreement.id.as_str(), |v| v.document.title.as_str())) }
+                                    td { a href=(agreement_path(&agreement.id)) { (title(agreement)) }
                                         br; code { (agreement.id) } }
                                     td { (latest.map_or(String::new(), |v| v.document.parties.join(", "))) }
                                     td { (agreement.status.as_str()) }
@@ -112,10 +124,7 @@ fn detail_page(
             .is_some_and(|(v, mine)| v.document.parties.contains(mine));
     page(
         viewer,
-        agreement
-            .versions
-            .last()
-            .map_or(agreement.id.as_str(), |v| v.document.title.as_str()),
+        title(agreement),
         html! {
             (errors.summary())
             dl class="facts" {
@@ -133,6 +142,7 @@ fn detail_page(
                 section class="record" aria-labelledby=(format!("v-{}", version.version)) {
                     h2 id=(format!("v-{}", version.version)) { "Version " (version.version) }
                     dl class="facts" {
+                        dt { "Title" } dd { (document.title) }
                         dt { "Parties" } dd { (document.parties.join(", ")) }
                         dt { "Lawful basis" } dd { (document.lawful_basis.join("; ")) }
                         dt { "Valid" } dd { (day(&document.valid_from)) " to " (day(&document.valid_until)) }

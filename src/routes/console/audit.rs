@@ -344,6 +344,36 @@ pub async fn review(
 
 // ---- Subject access report ----
 
+/// What a disclosure released, in words for the person the report is about: for a read,
+/// each record type with the fields released from it (the entry's `type.field:category`).
+fn shared_in_words(action: &str, released: &[String]) -> Markup {
+    let mut by_type: Vec<(String, Vec<String>)> = Vec::new();
+    for label in released {
+        let field_path = label.split(':').next().unwrap_or(label);
+        let Some((record_type, field)) = field_path.rsplit_once('.') else {
+            continue;
+        };
+        let record_type = record_type.replace(['.', '_'], " ");
+        let field = field.replace('_', " ");
+        match by_type.iter_mut().find(|(t, _)| *t == record_type) {
+            Some((_, fields)) if !fields.contains(&field) => fields.push(field),
+            Some(_) => {}
+            None => by_type.push((record_type, vec![field])),
+        }
+    }
+    html! {
+        @match action {
+            "subject.lookup" => "That you are in the programme (found by NHS number or PNC id)",
+            "consent.history" => "Your consent, its history and how it was recorded",
+            _ => @if by_type.is_empty() { "Nothing beyond that records exist" } @else {
+                ul { @for (record_type, fields) in &by_type {
+                    li { strong { (record_type) } ": " (fields.join(", ")) }
+                } }
+            },
+        }
+    }
+}
+
 pub async fn access_report(
     gateway: Services,
     call: Call,
@@ -373,7 +403,7 @@ pub async fn access_report(
                                     td { (access.principal_id.as_deref().unwrap_or("—")) }
                                     td { (access.purpose.as_deref().map_or("—".to_owned(), |p| p.replace('_', " ")))
                                         @if access.break_glass { br; strong { "Emergency access" } } }
-                                    td { @if access.released.is_empty() { (access.action) } @else { (access.released.join(", ")) } }
+                                    td { (shared_in_words(&access.action, &access.released)) }
                                 }
                             }
                         }

@@ -314,6 +314,14 @@ pub fn select(
     }
 }
 
+/// A field's name as the form's label reads: a record's `data.reported_at` is "reported at".
+fn label_of(field: &str) -> String {
+    field
+        .strip_prefix("data.")
+        .unwrap_or(field)
+        .replace('_', " ")
+}
+
 /// What was wrong with a submitted form, by field name.
 #[derive(Debug, Default)]
 pub struct Errors(Vec<(String, String)>);
@@ -360,7 +368,7 @@ impl Errors {
                     h2 { "There is a problem" }
                     ul {
                         @for (field, message) in &self.0 {
-                            li { a href=(format!("#f-{field}")) { (field.replace('_', " ")) ": " (message) } }
+                            li { a href=(format!("#f-{field}")) { (label_of(field)) ": " (message) } }
                         }
                     }
                 }

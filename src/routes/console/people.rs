@@ -60,6 +60,7 @@ pub async fn caseload(gateway: Services, call: Call) -> Result<HttpResponse, Api
                                 td { (entry.consent.level.as_str()) }
                                 td { (entry.expires_on.map_or("—".to_owned(), |d| day(&d.to_string()))) }
                                 td { @match entry.review_due {
+                                    Some(due) if due <= today => strong { (day(&due.to_string())) ", overdue" },
                                     Some(due) => (day(&due.to_string())),
                                     None => strong { "Seek consent" },
                                 } }

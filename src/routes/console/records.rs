@@ -22,7 +22,7 @@ use crate::{
         records::{self, ReadRequest, RecordsResponse, Submission, SubmitRecord},
         AppError, Call,
     },
-    domain::record_type::{FieldSpec, FieldType, RecordType},
+    domain::record_type::{FieldSpec, FieldType, RecordType, RecordTypes},
     error::ApiError,
 };
 
@@ -53,7 +53,16 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-fn disclosure_page(viewer: &Viewer, response: &RecordsResponse) -> Markup {
+/// A released value as the reader should see it: instants in UK time, dates written out.
+fn shown(field_type: Option<FieldType>, value: &Value) -> String {
+    match (field_type, value) {
+        (Some(FieldType::Datetime), Value::String(instant)) => london_time(instant),
+        (Some(FieldType::Date), Value::String(date)) => page::day(date),
+        _ => value_text(value),
+    }
+}
+
+fn disclosure_page(viewer: &Viewer, types: &RecordTypes, response: &RecordsResponse) -> Markup {
     let disclosure = &response.disclosure;
     page(
         viewer,
@@ -83,7 +92,8 @@ fn disclosure_page(viewer: &Viewer, response: &RecordsResponse) -> Markup {
                         } @else { ", your agency's own record" } }
                     dl class="facts" {
                         @for (field, value) in &record.data {
-                            dt { (field.replace('_', " ")) } dd { (value_text(value)) }
+                            @let field_type = types.get(&record.record_type).and_then(|t| t.fields.get(field)).map(|spec| spec.field_type);
+                            dt { (field.replace('_', " ")) } dd { (shown(field_type, value)) }
                         }
                         @for withheld in &record.redacted {
                             dt { (withheld.field.replace('_', " ")) }
@@ -118,7 +128,11 @@ pub async fn read(
         justification: None,
     };
     match records::read(&gateway, &call, request).await {
-        Ok(response) => Ok(ok(disclosure_page(&Viewer::of(&call), &response))),
+        Ok(response) => Ok(ok(disclosure_page(
+            &Viewer::of(&call),
+            &gateway.record_types,
+            &response,
+        ))),
         Err(error @ AppError::Refused { .. }) => {
             let detail = error.to_string();
             let markup = page(
@@ -210,7 +224,11 @@ pub async fn break_glass(
         justification: Some(form.justification.clone()),
     };
     match records::read(&gateway, &call, request).await {
-        Ok(response) => Ok(ok(disclosure_page(&Viewer::of(&call), &response))),
+        Ok(response) => Ok(ok(disclosure_page(
+            &Viewer::of(&call),
+            &gateway.record_types,
+            &response,
+        ))),
         Err(AppError::Invalid { field, message }) => {
             // The use case names the justification as the API carries it, in a header.
             let field = if field == JUSTIFICATION_HEADER {
@@ -267,6 +285,13 @@ fn data_name(field: &str) -> String {
     format!("data.{field}")
 }
 
+/// The type's fields, the required ones first, each group in name order.
+fn required_first(record_type: &RecordType) -> Vec<(&String, &FieldSpec)> {
+    let mut fields: Vec<_> = record_type.fields.iter().collect();
+    fields.sort_by_key(|(name, spec)| (!spec.required, *name));
+    fields
+}
+
 fn data_field(name: &str, label: &str, spec: &FieldSpec, value: &str, errors: &Errors) -> Markup {
     let mut field = Field::new(name, label)
         .kind(input_kind(spec.field_type))
@@ -301,7 +326,7 @@ fn submit_page(
                 input type="hidden" name="type" value=(record_type.name);
                 (Field::new("occurred_at", "When it happened").kind("datetime-local").value(value("occurred_at"))
                     .required().hint("UK time (Europe/London).").error(errors).render())
-                @for (field, spec) in &record_type.fields {
+                @for (field, spec) in required_first(record_type) {
                     @let name = data_name(field);
                     @let label = field.replace('_', " ");
                     (data_field(&name, &label, spec, value(&name), errors))

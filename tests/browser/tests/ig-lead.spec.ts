@@ -38,8 +38,13 @@ test('a version drafted through the API is approved in the console', async ({ pa
 
   const page = await pageAs('nhs-ig-lead');
   await page.goto(at('/console/agreements'));
-  await page.getByRole('link', { name: title }).click();
-  await expect(page.getByRole('heading', { level: 1, name: title })).toBeVisible();
+  // The agreement keeps the title of the version in force until the draft is approved.
+  const inForceTitle: string = agreement.versions.find(
+    (v: { version: number }) => v.version === agreement.in_force_version,
+  ).document.title;
+  await page.getByRole('link', { name: inForceTitle, exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1, name: inForceTitle, exact: true })).toBeVisible();
+  await expect(page.getByRole('region', { name: `Version ${version}`, exact: true })).toContainText(title);
   const draft = page.getByRole('region', { name: `Version ${version}`, exact: true });
   await expect(draft).toContainText('Waiting for: hampshire-police, iow-nhs, scas, iow-recovery');
   await expect(draft).toContainText('Drafted');

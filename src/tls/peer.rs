@@ -1,5 +1,7 @@
 //! The client certificate a connection presented, parsed once when the connection opens.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ring::digest::{digest, SHA256};
 #[cfg(test)]
 use rustls_pki_types::pem::PemObject;
@@ -24,6 +26,12 @@ pub struct PeerCertificate {
     /// Lowercase hex SHA-256 of the client's own certificate (DER).
     pub sha256: String,
     pub not_after: OffsetDateTime,
+    /// The earliest expiry in the chain the client sent.
+    chain_not_after: OffsetDateTime,
+    /// One more than the CRL generation the whole chain last verified under; 0 before
+    /// the first check. A connection's requests share it (see
+    /// [`super::ClientVerifier::recheck`]).
+    verified_generation: AtomicU64,
 }
 
 impl PeerCertificate {
@@ -32,6 +40,12 @@ impl PeerCertificate {
             .first()
             .ok_or_else(|| TlsError::Certificate("the peer sent no certificate".into()))?;
         let (subject, issuer, organization, not_after) = describe(own)?;
+        let mut chain_not_after = not_after;
+        for intermediate in chain.iter().skip(1) {
+            let (_, cert) = X509Certificate::from_der(intermediate.as_ref())
+                .map_err(|e| TlsError::Certificate(e.to_string()))?;
+            chain_not_after = chain_not_after.min(cert.validity().not_after.to_datetime());
+        }
         Ok(Self {
             chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
             subject,
@@ -39,7 +53,25 @@ impl PeerCertificate {
             organization,
             sha256: hex::encode(digest(&SHA256, own.as_ref())),
             not_after,
+            chain_not_after,
+            verified_generation: AtomicU64::new(0),
         })
+    }
+
+    pub(super) fn chain_not_after(&self) -> OffsetDateTime {
+        self.chain_not_after
+    }
+
+    /// The CRL generation the chain last verified under, if it ever did.
+    pub(super) fn verified_under(&self) -> Option<u64> {
+        self.verified_generation
+            .load(Ordering::Acquire)
+            .checked_sub(1)
+    }
+
+    pub(super) fn mark_verified(&self, generation: u64) {
+        self.verified_generation
+            .store(generation.saturating_add(1), Ordering::Release);
     }
 
     pub fn binding(&self) -> CertificateBinding {

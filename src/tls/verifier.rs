@@ -17,13 +17,16 @@ use prometheus::IntCounterVec;
 use ring::digest::{digest, SHA256};
 use rustls::{
     client::danger::HandshakeSignatureValid,
-    pki_types::{CertificateDer, UnixTime},
+    pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime},
     server::{
         danger::{ClientCertVerified, ClientCertVerifier},
         WebPkiClientVerifier,
     },
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
+
+use time::OffsetDateTime;
+use x509_parser::{prelude::FromDer, revocation_list::CertificateRevocationList};
 
 use super::{crypto_provider, read_certificates, read_crls, PeerCertificate, TlsError};
 
@@ -65,6 +68,9 @@ struct Current {
     /// Bumped on every successful reload; connections compare it to their last check.
     generation: u64,
     crl_sha256: Vec<u8>,
+    /// The earliest `nextUpdate` of the CRLs in force: after it the verifier refuses every
+    /// chain (`enforce_revocation_expiration`), so no earlier check may stand past it.
+    crl_next_update: Option<OffsetDateTime>,
 }
 
 pub struct ClientVerifier {
@@ -97,7 +103,7 @@ impl ClientVerifier {
         }
         let roots = Arc::new(roots);
         let crl_bytes = read_file(crl_path)?;
-        let verifier = build(&roots, crl_path)?;
+        let (verifier, crl_next_update) = build(&roots, crl_path)?;
         Ok(Arc::new(Self {
             root_subjects: roots.subjects(),
             roots,
@@ -106,6 +112,7 @@ impl ClientVerifier {
                 verifier,
                 generation: 0,
                 crl_sha256: digest(&SHA256, &crl_bytes).as_ref().to_vec(),
+                crl_next_update,
             }),
             rejections,
         }))
@@ -124,7 +131,7 @@ impl ClientVerifier {
         if fingerprint == self.read_current().crl_sha256 {
             return Ok(false);
         }
-        let verifier = build(&self.roots, &self.crl_path)?;
+        let (verifier, crl_next_update) = build(&self.roots, &self.crl_path)?;
         let mut current = self
             .current
             .write()
@@ -132,6 +139,7 @@ impl ClientVerifier {
         current.verifier = verifier;
         current.generation += 1;
         current.crl_sha256 = fingerprint;
+        current.crl_next_update = crl_next_update;
         Ok(true)
     }
 
@@ -164,13 +172,29 @@ impl ClientVerifier {
     /// intermediate) or a CRL past its next update refuses kept-alive connections too. It
     /// costs one signature check per certificate, about a hundred microseconds.
     pub fn recheck(&self, peer: &PeerCertificate) -> Result<(), CertificateRejection> {
+        let (verifier, generation, crl_next_update) = {
+            let current = self.read_current();
+            (
+                Arc::clone(&current.verifier),
+                current.generation,
+                current.crl_next_update,
+            )
+        };
+        // The signatures of a chain do not change: a chain verified under this very CRL
+        // stands until a certificate of it or the CRL expires. Anything else is checked
+        // again in full.
+        let now = OffsetDateTime::now_utc();
+        let still_valid = now < peer.chain_not_after() && crl_next_update.is_none_or(|at| now < at);
+        if still_valid && peer.verified_under() == Some(generation) {
+            return Ok(());
+        }
         let (own, intermediates) = peer
             .chain()
             .split_first()
             .ok_or(CertificateRejection::Invalid)?;
-        self.inner()
+        verifier
             .verify_client_cert(own, intermediates, UnixTime::now())
-            .map(|_| ())
+            .map(|_| peer.mark_verified(generation))
             .map_err(|error| {
                 let rejection = CertificateRejection::of(&error);
                 self.count(rejection);
@@ -248,13 +272,31 @@ impl ClientCertVerifier for ClientVerifier {
 fn build(
     roots: &Arc<RootCertStore>,
     crl_path: &Path,
-) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-    Ok(
+) -> Result<(Arc<dyn ClientCertVerifier>, Option<OffsetDateTime>), TlsError> {
+    let crls = read_crls(crl_path)?;
+    let next_update = earliest_next_update(&crls)?;
+    let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::clone(roots), crypto_provider())
-            .with_crls(read_crls(crl_path)?)
+            .with_crls(crls)
             .enforce_revocation_expiration()
-            .build()?,
-    )
+            .build()?;
+    Ok((verifier, next_update))
+}
+
+/// The earliest `nextUpdate` among `crls`; `None` when none has one.
+fn earliest_next_update(
+    crls: &[CertificateRevocationListDer<'_>],
+) -> Result<Option<OffsetDateTime>, TlsError> {
+    let mut earliest: Option<OffsetDateTime> = None;
+    for crl in crls {
+        let (_, parsed) = CertificateRevocationList::from_der(crl.as_ref())
+            .map_err(|e| TlsError::Certificate(format!("certificate revocation list: {e}")))?;
+        if let Some(next) = parsed.next_update() {
+            let next = next.to_datetime();
+            earliest = Some(earliest.map_or(next, |e| e.min(next)));
+        }
+    }
+    Ok(earliest)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {

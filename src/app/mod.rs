@@ -35,7 +35,7 @@ use crate::{
     audit::{checkpoint::CheckpointSigner, AuditLog, Recorder},
     config::Settings,
     crypto::Keyring,
-    db::Database,
+    db::{agreements::InForceMemo, Database},
     domain::{record_type::RecordTypes, AgencyId, Principal, Role},
 };
 
@@ -51,6 +51,8 @@ pub struct Gateway {
     pub signer: Arc<CheckpointSigner>,
     /// Counts below this are suppressed in evaluation reports.
     pub suppression_threshold: u32,
+    /// The agreements in force, recomputed whenever the agreement tables change.
+    pub agreements_in_force: Arc<InForceMemo>,
 }
 
 impl Gateway {
@@ -75,6 +77,7 @@ impl Gateway {
             origin: settings.audit.origin.clone(),
             signer: Arc::new(signer),
             suppression_threshold: settings.policy.suppression_threshold,
+            agreements_in_force: Arc::default(),
         })
     }
 }

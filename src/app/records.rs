@@ -20,7 +20,7 @@ use super::{
 use crate::{
     audit::{Decision, LeafIndex, Receipt},
     crypto::Keyring,
-    db::{agencies, agreements, records, subjects, Database},
+    db::{agencies, records, subjects, Database},
     domain::{
         agreement::Agreement,
         consent::{effective_at, ConsentLevel, ConsentVersion},
@@ -403,14 +403,15 @@ fn ask<'a>(gateway: &Gateway, call: &'a Call, request: ReadRequest) -> Result<As
 /// Everything a read decides by, read afresh for each call.
 struct Standing {
     consents: Vec<ConsentVersion>,
-    in_force: Vec<Agreement>,
+    in_force: Arc<Vec<Agreement>>,
     records: Vec<records::Record>,
 }
 
 async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError> {
-    let (keys, types, subject, wanted, since) = (
+    let (keys, types, memo, subject, wanted, since) = (
         gateway.keys.clone(),
         gateway.record_types.clone(),
+        gateway.agreements_in_force.clone(),
         asked.subject.clone(),
         asked.record_type.clone(),
         asked.since,
@@ -422,11 +423,8 @@ async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError
                 return Ok(None);
             }
             Ok(Some(Standing {
-                consents: subjects::consent_history(conn, &keys, &subject)?
-                    .into_iter()
-                    .map(|recorded| recorded.version)
-                    .collect(),
-                in_force: agreements::in_force(conn, &types, today())?,
+                consents: subjects::consent_versions(conn, &subject)?,
+                in_force: memo.in_force(conn, &types, today())?,
                 records: records::for_subject(conn, &keys, &subject, wanted.as_deref(), since)?,
             }))
         })

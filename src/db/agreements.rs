@@ -375,6 +375,73 @@ pub fn in_force(
         .collect())
 }
 
+/// What the agreements in force are computed from, as counts: every agreement table and
+/// the agencies are append-only (a suspension, an approval, a new version or agency adds a
+/// row and none is ever changed or removed), so equal counts mean the same rows, in any
+/// instance sharing the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChangeMark {
+    versions: i64,
+    approvals: i64,
+    events: i64,
+    agencies: i64,
+}
+
+fn change_mark(conn: &mut DbConnection) -> Result<ChangeMark, DbError> {
+    Ok(ChangeMark {
+        versions: agreement_versions::table.count().get_result(conn)?,
+        approvals: agreement_approvals::table.count().get_result(conn)?,
+        events: agreement_events::table.count().get_result(conn)?,
+        agencies: super::schema::agencies::table.count().get_result(conn)?,
+    })
+}
+
+/// The agreements in force, kept between requests while nothing they are computed from
+/// has changed: four counts instead of loading and validating every version on each read.
+/// A suspension made through any instance changes a count, so the next read anywhere
+/// computes afresh; so does a new day.
+#[derive(Debug, Default)]
+pub struct InForceMemo {
+    last: std::sync::Mutex<Option<Remembered>>,
+}
+
+/// The agreements in force as computed at a change mark, on a day.
+#[derive(Debug)]
+struct Remembered {
+    mark: ChangeMark,
+    day: time::Date,
+    agreements: std::sync::Arc<Vec<Agreement>>,
+}
+
+impl InForceMemo {
+    pub fn in_force(
+        &self,
+        conn: &mut DbConnection,
+        record_types: &RecordTypes,
+        today: time::Date,
+    ) -> Result<std::sync::Arc<Vec<Agreement>>, DbError> {
+        let mark = change_mark(conn)?;
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(remembered) = last.as_ref() {
+            if remembered.mark == mark && remembered.day == today {
+                return Ok(std::sync::Arc::clone(&remembered.agreements));
+            }
+        }
+        // Computed from a snapshot no older than the mark: a change made in between only
+        // makes the next request compute again.
+        let agreements = std::sync::Arc::new(in_force(conn, record_types, today)?);
+        *last = Some(Remembered {
+            mark,
+            day: today,
+            agreements: std::sync::Arc::clone(&agreements),
+        });
+        Ok(agreements)
+    }
+}
+
 /// The agreement's standing on `today`, saying in the log which stored versions no longer
 /// validate against today's agencies and record types (an agency or type removed): they
 /// cannot be in force, and an operator should know why.

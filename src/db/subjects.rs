@@ -336,6 +336,20 @@ pub fn consent_history(
         .collect()
 }
 
+/// Every consent version of the subject, oldest first, without opening the evidence:
+/// what deciding a read needs.
+pub fn consent_versions(
+    conn: &mut DbConnection,
+    id: &SubjectId,
+) -> Result<Vec<ConsentVersion>, DbError> {
+    let rows: Vec<ConsentRow> = consents::table
+        .filter(consents::subject_id.eq(id.as_str()))
+        .order(consents::version)
+        .select(ConsentRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(consent_version).collect()
+}
+
 fn open_consent(keys: &Keyring, row: ConsentRow) -> Result<RecordedConsent, DbError> {
     let evidence = keys
         .open_text(

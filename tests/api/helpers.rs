@@ -148,6 +148,22 @@ pub async fn prepare_app(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// Starts a second gateway instance in this process on the same database, keys, PKI and
+    /// CRL (as a second instance behind a load balancer would be), and returns its port.
+    pub async fn second_instance(&self) -> u16 {
+        let application = Application::build(&self.settings)
+            .await
+            .expect("second instance builds");
+        let port = application.port();
+        tokio::spawn(application.run_until_stopped());
+        port
+    }
+
+    /// The address of `path` on another instance's `port`.
+    pub fn url_on(&self, port: u16, path: &str) -> String {
+        format!("https://localhost:{port}{path}")
+    }
+
     /// A configuration file for this app's settings, for running the `concordat` binary.
     pub fn write_config(&self) -> PathBuf {
         let s = &self.settings;

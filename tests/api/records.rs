@@ -1098,3 +1098,114 @@ async fn migrate_refuses_to_reseal_without_the_keys_and_changes_nothing() {
     assert_eq!(stored_records(&scene.app).await.1, payloads);
     assert_eq!(scene.app.audit_entries().await.len(), entries);
 }
+
+/// Whatever an instance keeps between requests, a change made through another instance
+/// sharing the database (withdrawn consent, a suspended agreement, a disabled principal) or
+/// a revocation in the shared CRL holds on the other's very next request.
+#[tokio::test]
+async fn no_instance_serves_stale_authority_after_a_change_made_through_another() {
+    let scene = scene().await;
+    scene.consent("full", &[]).await;
+    let app = &scene.app;
+    let admin = app.client(
+        &app.register("gateway-admin", "iow-recovery", &[Role::Admin])
+            .await,
+    );
+    let other = app.second_instance().await;
+    let read_on_other = |client: &reqwest::Client| {
+        client
+            .get(app.url_on(
+                other,
+                &format!(
+                    "/v1/subjects/{}/records?purpose=crisis_response",
+                    scene.subject
+                ),
+            ))
+            .send()
+    };
+    let holders = |body: &Value| -> Vec<String> {
+        body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["holder"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Warm: the other instance has computed the agreements in force.
+    let before: Value = read_on_other(&scene.police)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["consent"]["level"], "full");
+    assert!(holders(&before).contains(&"iow-nhs".to_owned()), "{before}");
+
+    // Consent withdrawn through the first instance.
+    let withdrawn = scene
+        .coordinator
+        .post(app.url(&format!("/v1/subjects/{}/consents/withdraw", scene.subject)))
+        .json(&json!({"evidence": "Phoned to withdraw", "withdrawn_on": "2026-03-10"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 201);
+    let after_withdrawal: Value = read_on_other(&scene.police)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after_withdrawal["consent"]["level"], "none",
+        "{after_withdrawal}"
+    );
+
+    // The agreement suspended through the first instance: nothing of another agency's
+    // is shared on the other's next read.
+    let suspended = admin
+        .post(app.url("/v1/agreements/isa-iow-recovery/suspend"))
+        .json(&json!({"reason": "Breach under investigation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suspended.status(), 200);
+    let after_suspension = read_on_other(&scene.police).await.unwrap();
+    match after_suspension.status().as_u16() {
+        200 => {
+            let body: Value = after_suspension.json().await.unwrap();
+            assert!(
+                holders(&body).iter().all(|h| h == "hampshire-police"),
+                "{body}"
+            );
+        }
+        status => {
+            assert_eq!(status, 403);
+            assert_eq!(problem(after_suspension).await["code"], "no_agreement");
+        }
+    }
+
+    // A principal disabled: refused on the other instance's next request.
+    app.disable("police-mentor").await;
+    let disabled = read_on_other(&scene.police).await.unwrap();
+    assert_eq!(disabled.status(), 403);
+    assert_eq!(problem(disabled).await["code"], "unknown_principal");
+
+    // A certificate revoked in the shared CRL: refused by the other instance on a
+    // kept-alive connection once it has re-read the CRL (it polls every second).
+    let whoami = app.url_on(other, "/v1/whoami");
+    assert_eq!(scene.nurse.get(&whoami).send().await.unwrap().status(), 200);
+    app.pki.revoke("nhs-nurse").unwrap();
+    let refused = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        match scene.nurse.get(&whoami).send().await {
+            Ok(response) => response.status() == 403,
+            Err(_) => true,
+        }
+    })
+    .await;
+    assert!(
+        refused,
+        "a revoked certificate was still served by the other instance"
+    );
+}

@@ -468,7 +468,8 @@ pub struct Release {
     pub records: Vec<ReleasedRecord>,
     /// Every record considered, whether released or not.
     pub record_ids: Vec<String>,
-    /// Field labels ([`field_label`]) released, and withheld (left out records included).
+    /// Field labels (`type.field:category`) released, and withheld (left out records
+    /// included).
     pub released: Vec<String>,
     pub withheld: Vec<String>,
     /// `id@version` of every agreement that applied.

@@ -462,19 +462,26 @@ fn refused(refusal: Refusal, purpose: Purpose) -> AppError {
 
 /// What a read releases, and what its audit entry says about it.
 #[derive(Debug, Default)]
-struct Release {
-    records: Vec<ReleasedRecord>,
+pub struct Release {
+    pub records: Vec<ReleasedRecord>,
     /// Every record considered, whether released or not.
-    record_ids: Vec<String>,
-    /// Field labels ([`field_label`]) released, and withheld (left out records included).
-    released: Vec<String>,
-    withheld: Vec<String>,
+    pub record_ids: Vec<String>,
+    /// Field labels (`type.field:category`) released, and withheld (left out records
+    /// included).
+    pub released: Vec<String>,
+    pub withheld: Vec<String>,
     /// `id@version` of every agreement that applied.
-    agreements: Vec<String>,
+    pub agreements: Vec<String>,
 }
 
-/// Decides and redacts each stored record for `access`.
-fn release(access: &AccessRequest<'_>, types: &RecordTypes, stored: &[records::Record]) -> Release {
+/// Decides and redacts each stored record for `access` (already admitted by
+/// [`policy::admit`]). Pure, and public so that `benches/decision.rs` measures the decision
+/// of a read exactly as [`read`] makes it.
+pub fn release(
+    access: &AccessRequest<'_>,
+    types: &RecordTypes,
+    stored: &[records::Record],
+) -> Release {
     let mut out = Release::default();
     let mut applied = BTreeSet::new();
     for record in stored {

@@ -1,8 +1,8 @@
 //! Decision-core benchmarks: the decision of one read (what a police mentor is released of
 //! a subject's six records), the same decision made by Cedar from a policy set generated
 //! from the same agreement, the redaction of one record, and the encoding and hashing of
-//! the read's audit entry. Figures go in BENCHMARKS.md. Run with `cargo bench --bench
-//! decision`.
+//! the read's audit entry. Figures go in BENCHMARKS.md. Run from the repository root with
+//! `cargo bench --manifest-path bench/decision/Cargo.toml`.
 //!
 //! Before anything is measured, the set-up holds the Cedar policies to our decision over
 //! every consent level, exclusion, coverage, purpose, break-glass flag and recipient, and
@@ -57,7 +57,7 @@ fn agency(id: &str) -> AgencyId {
 
 fn record_types() -> RecordTypes {
     RecordTypes::from_toml(
-        include_str!("../config/record-types.toml"),
+        include_str!("../../config/record-types.toml"),
         "record-types.toml",
     )
     .unwrap()
@@ -75,7 +75,7 @@ fn example_agreement(types: &RecordTypes) -> Agreement {
     .map(|(id, kind)| (agency(id), kind))
     .collect();
     let document: AgreementDocument =
-        toml::from_str(include_str!("../config/agreements/isa-iow-recovery.toml")).unwrap();
+        toml::from_str(include_str!("../../config/agreements/isa-iow-recovery.toml")).unwrap();
     document
         .validate(&Known {
             agencies: &agencies,

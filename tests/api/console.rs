@@ -511,3 +511,61 @@ async fn a_console_read_leaves_the_entry_the_api_read_leaves() {
     assert_eq!(entry.purpose.as_deref(), Some("crisis_response"));
     assert_eq!(entry.decision, Decision::Granted);
 }
+
+/// A refused withdrawal shows its form again, not the consent history: drawing the history
+/// (evidence included) under the refused change's entry would disclose it where the
+/// subject's access report does not look.
+#[tokio::test]
+async fn a_refused_withdrawal_does_not_show_the_history_again() {
+    let app = spawn_app().await;
+    let b = browsers(&app).await;
+    let (_, form) = page(&app, &b.coordinator, "/console/subjects/new").await;
+    let token = form_token(&form);
+    let enrolled = submit(
+        &app,
+        &b.coordinator,
+        "/console/subjects",
+        &enrolment(&token, "Ada", "Nobody", "9434765919"),
+    )
+    .await;
+    let location = enrolled.headers()["location"].to_str().unwrap().to_owned();
+    let evidence = "Signed form witnessed by nurse Ottoline Vexworth";
+    let consents = location.clone();
+    let recorded = submit(
+        &app,
+        &b.coordinator,
+        &consents,
+        &[
+            ("form_token", &token),
+            ("level", "full"),
+            ("evidence", evidence),
+            ("given_on", "2026-01-15"),
+        ],
+    )
+    .await;
+    assert_eq!(recorded.status(), 303);
+
+    let refused = submit(
+        &app,
+        &b.coordinator,
+        &format!("{location}/withdraw"),
+        &[
+            ("form_token", &token),
+            ("withdrawn_on", "2026-02-01"),
+            ("evidence", ""),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("Error: "), "{body}");
+    assert!(
+        !body.contains(evidence),
+        "the history was shown again: {body}"
+    );
+    let entry = last_entry(&app).await;
+    assert_eq!(
+        (entry.action.as_str(), entry.decision),
+        ("consent.withdraw", Decision::Denied)
+    );
+}

@@ -19,7 +19,7 @@ use crate::{
         subjects::{self, DischargeRequest, EnrolRequest, LookupQuery},
         AppError, Call,
     },
-    domain::{consent::ConsentLevel, Role},
+    domain::{consent::ConsentLevel, subject::SubjectId, Role},
     error::ApiError,
 };
 
@@ -299,23 +299,38 @@ fn consent_page(
                 }
             }
             @if viewer.has(Role::Coordinator) {
-                h2 { "Withdraw consent" }
-                form method="post" action=(subject_path(subject, "/consents/withdraw")) {
-                    (page::form_token(token))
-                    (Field::new("withdrawn_on", "Withdrawn on").kind("date").value(&withdraw.withdrawn_on).required().error(errors).render())
-                    (Field::new("evidence", "How the person withdrew consent").kind("textarea").value(&withdraw.evidence).required().error(errors).render())
-                    button type="submit" class="danger" { "Withdraw consent" }
-                }
-                h2 { "Discharge from the programme" }
-                form method="post" action=(subject_path(subject, "/discharge")) {
-                    (page::form_token(token))
-                    (Field::new("discharged_on", "Discharged on").kind("date").value(&discharge.discharged_on).required().error(errors).render())
-                    (Field::new("reason", "Reason").kind("textarea").value(&discharge.reason).required().error(errors).render())
-                    button type="submit" class="danger" { "Discharge" }
-                }
+                (changes(token, subject, withdraw, discharge, errors))
             }
         },
     )
+}
+
+/// The withdrawal and discharge forms. Shown again alone when one is refused: drawing the
+/// history again would disclose it under the refused change's entry, which the subject's
+/// access report does not list.
+fn changes(
+    token: &str,
+    subject: &str,
+    withdraw: &WithdrawForm,
+    discharge: &DischargeForm,
+    errors: &Errors,
+) -> Markup {
+    html! {
+        h2 { "Withdraw consent" }
+        form method="post" action=(subject_path(subject, "/consents/withdraw")) {
+            (page::form_token(token))
+            (Field::new("withdrawn_on", "Withdrawn on").kind("date").value(&withdraw.withdrawn_on).required().error(errors).render())
+            (Field::new("evidence", "How the person withdrew consent").kind("textarea").value(&withdraw.evidence).required().error(errors).render())
+            button type="submit" class="danger" { "Withdraw consent" }
+        }
+        h2 { "Discharge from the programme" }
+        form method="post" action=(subject_path(subject, "/discharge")) {
+            (page::form_token(token))
+            (Field::new("discharged_on", "Discharged on").kind("date").value(&discharge.discharged_on).required().error(errors).render())
+            (Field::new("reason", "Reason").kind("textarea").value(&discharge.reason).required().error(errors).render())
+            button type="submit" class="danger" { "Discharge" }
+        }
+    }
 }
 
 pub async fn consent_history(
@@ -358,28 +373,25 @@ pub struct DischargeForm {
     reason: String,
 }
 
-/// The consent page again after a refused withdrawal or discharge. Showing it reads the
-/// history, which the entry of this call already names the subject for.
-async fn consent_again(
+/// The withdrawal and discharge forms again after one was refused, with the error beside
+/// its field and without the history (see [`changes`]).
+fn changes_again(
     gateway: &Services,
     call: &Call,
-    subject: &crate::domain::subject::SubjectId,
+    subject: &SubjectId,
     error: AppError,
-    withdraw: WithdrawForm,
-    discharge: DischargeForm,
+    withdraw: &WithdrawForm,
+    discharge: &DischargeForm,
 ) -> Result<HttpResponse, ApiError> {
-    if !matches!(error, AppError::Invalid { .. }) {
-        return Err(error.into());
-    }
-    let history = consents::history(gateway, call, subject).await?;
     form_again(error, |errors| {
-        consent_page(
+        page(
             &Viewer::of(call),
-            &form_token(gateway, call),
-            &history,
-            &withdraw,
-            &discharge,
-            errors,
+            "Consent",
+            html! {
+                (errors.summary())
+                p { a href=(subject_path(subject.as_str(), "/consents")) { "Back to the consent history" } }
+                (changes(&form_token(gateway, call), subject.as_str(), withdraw, discharge, errors))
+            },
         )
     })
 }
@@ -402,7 +414,7 @@ pub async fn withdraw(
                 discharged_on: input::today().to_string(),
                 reason: String::new(),
             };
-            consent_again(&gateway, &call, &subject, error, form, discharge).await
+            changes_again(&gateway, &call, &subject, error, &form, &discharge)
         }
     }
 }
@@ -425,7 +437,7 @@ pub async fn discharge(
                 withdrawn_on: input::today().to_string(),
                 evidence: String::new(),
             };
-            consent_again(&gateway, &call, &subject, error, withdraw, form).await
+            changes_again(&gateway, &call, &subject, error, &withdraw, &form)
         }
     }
 }

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    form_token,
+    form_token, given,
     guard::Submitted,
     page::{self, chart, form_again, london_time, ok, page, see_other, Errors, Field, Viewer},
     Services,
@@ -53,15 +53,10 @@ pub struct SearchForm {
     cursor: String,
 }
 
-fn blank_is_none(value: &str) -> Option<String> {
-    let trimmed = value.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
 /// A date typed in the form (`YYYY-MM-DD`) as the start of that day, UTC; anything else is
 /// passed on for the use case to judge.
 fn instant(value: &str) -> Option<String> {
-    blank_is_none(value).map(|raw| {
+    given(value).map(|raw| {
         if raw.len() == 10 {
             format!("{raw}T00:00:00Z")
         } else {
@@ -75,17 +70,17 @@ impl SearchForm {
         SearchQuery {
             from: instant(&self.from),
             to: instant(&self.to),
-            principal: blank_is_none(&self.principal),
-            agency: blank_is_none(&self.agency),
-            subject: blank_is_none(&self.subject),
-            action: blank_is_none(&self.action),
-            decision: blank_is_none(&self.decision),
+            principal: given(&self.principal),
+            agency: given(&self.agency),
+            subject: given(&self.subject),
+            action: given(&self.action),
+            decision: given(&self.decision),
             break_glass: match self.break_glass.as_str() {
                 "yes" => Some(true),
                 "no" => Some(false),
                 _ => None,
             },
-            cursor: blank_is_none(&self.cursor),
+            cursor: given(&self.cursor),
             limit: Some(50),
         }
     }
@@ -480,7 +475,7 @@ pub async fn service_usage(
     let form = form.into_inner();
     let query = ReportQuery {
         windows: None,
-        as_of: blank_is_none(&form.as_of),
+        as_of: given(&form.as_of),
     };
     let viewer = Viewer::of(&call);
     let report_form = |errors: &Errors| {

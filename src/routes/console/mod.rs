@@ -75,6 +75,17 @@ pub async fn home(call: Call) -> HttpResponse {
     ))
 }
 
+/// An optional form field: blank means not given.
+fn given(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A page about one subject.
+fn subject_path(subject: &str, rest: &str) -> String {
+    format!("/console/subjects/{subject}{rest}")
+}
+
 /// The purposes a practitioner may choose from, as (value, label) for a select.
 fn purpose_options() -> Vec<(String, String)> {
     crate::domain::purpose::Purpose::ALL

@@ -7,10 +7,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    form_token,
+    form_token, given,
     guard::Submitted,
     page::{self, day, form_again, london_time, ok, page, see_other, Errors, Field, Viewer},
-    purpose_options, Services,
+    purpose_options, subject_path, Services,
 };
 use crate::{
     app::{
@@ -22,16 +22,6 @@ use crate::{
     domain::{consent::ConsentLevel, subject::SubjectId, Role},
     error::ApiError,
 };
-
-/// An optional form field: blank means not given.
-fn given(value: &str) -> Option<String> {
-    let trimmed = value.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-fn subject_path(subject: &str, rest: &str) -> String {
-    format!("/console/subjects/{subject}{rest}")
-}
 
 // ---- Caseload ----
 

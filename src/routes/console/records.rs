@@ -14,7 +14,7 @@ use super::{
     form_token,
     guard::Submitted,
     page::{self, form_again, london_time, ok, page, see_other, Errors, Field, Viewer},
-    purpose_options, Services,
+    purpose_options, subject_path, Services,
 };
 use crate::{
     app::{
@@ -28,10 +28,6 @@ use crate::{
 
 /// The field a refused justification is named by in the use case (the API's header).
 const JUSTIFICATION_HEADER: &str = "Concordat-Break-Glass";
-
-fn subject_path(subject: &str, rest: &str) -> String {
-    format!("/console/subjects/{subject}{rest}")
-}
 
 /// Why a field was withheld, in words for the person reading.
 fn withheld_because(reason: &str) -> &'static str {

@@ -450,6 +450,10 @@ pub fn caseload(conn: &mut DbConnection, keys: &Keyring) -> Result<Vec<Enrolled>
     let mut consents_of: std::collections::BTreeMap<String, Vec<ConsentVersion>> =
         std::collections::BTreeMap::new();
     let consent_rows: Vec<ConsentRow> = consents::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            subject_discharges::table
+                .filter(subject_discharges::subject_id.eq(consents::subject_id)),
+        )))
         .order((consents::subject_id, consents::version))
         .select(ConsentRow::as_select())
         .load(conn)?;

@@ -32,7 +32,7 @@ use anyhow::Context;
 pub use error::AppError;
 
 use crate::{
-    audit::{checkpoint::CheckpointSigner, AuditLog, Recorder},
+    audit::{checkpoint::CheckpointSigner, AuditLog, Change, CommitError, Recorder},
     config::Settings,
     crypto::Keyring,
     db::{agreements::InForceMemo, Database},
@@ -145,5 +145,15 @@ impl Call {
     pub async fn record_before_change(&self) -> Result<(), AppError> {
         self.audit.record_before_change().await?;
         Ok(())
+    }
+
+    /// Stores a single-write change in its entry's transaction: the change never exists
+    /// without its entry, and the entry never claims a change that was refused.
+    pub async fn record_with_change(&self, change: Change) -> Result<(), AppError> {
+        match self.audit.record_with_change(change).await {
+            Ok(_) => Ok(()),
+            Err(CommitError::Audit(error)) => Err(error.into()),
+            Err(CommitError::Change { error, .. }) => Err(error.into()),
+        }
     }
 }

@@ -186,11 +186,8 @@ pub async fn submit(
     let record_id = record.id.to_string();
     call.audit
         .annotate(|entry| entry.record_ids = vec![record_id.clone()]);
-    call.record_before_change().await?;
-    let (keys, by) = (gateway.keys.clone(), call.by());
-    gateway
-        .database
-        .run(move |conn| records::insert(conn, &keys, &record, &by))
+    let sealed = records::seal(&gateway.keys, &record, &call.by())?;
+    call.record_with_change(Box::new(move |conn| records::insert(conn, &sealed)))
         .await?;
     Ok(RecordCreated { record_id })
 }

@@ -30,7 +30,7 @@ pub use action::Action;
 pub use entry::{AuditEntry, Decision, PendingEntry};
 pub use recorder::Recorder;
 
-use crate::db::Database;
+use crate::db::{Database, DbConnection, DbError};
 
 /// Entries that may wait for the writer; beyond this, requests wait (back-pressure).
 const CHANNEL_CAPACITY: usize = 8192;
@@ -40,6 +40,22 @@ const CHANNEL_CAPACITY: usize = 8192;
 pub struct Receipt {
     pub leaf_index: LeafIndex,
     pub leaf_hash: merkle::Hash,
+}
+
+/// A change stored in the entry's own transaction: both are durable, or neither is. For
+/// high-volume single-row changes (a record submitted); they run on the writer's thread,
+/// so whatever can be done before (validation, sealing) is done before.
+pub type Change = Box<dyn FnOnce(&mut DbConnection) -> Result<(), DbError> + Send>;
+
+/// Why a change made with its entry was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Nothing was written: the caller must disclose and change nothing.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The entry was written (as an error, naming the attempt) but the change was refused.
+    #[error("the change was not stored: {error}")]
+    Change { receipt: Receipt, error: DbError },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,14 +98,31 @@ impl AuditLog {
     /// Appends `entry` and returns once it is durable. Fails, and the caller must disclose
     /// nothing, if the writer cannot take it or commit it within the append timeout.
     pub async fn append(&self, entry: PendingEntry) -> Result<Receipt, AuditError> {
+        self.commit(entry, None).await.map_err(|error| match error {
+            CommitError::Audit(error) => error,
+            // No change, so nothing to refuse.
+            CommitError::Change { .. } => AuditError::Failed,
+        })
+    }
+
+    /// Appends `entry` and stores `change` in the same transaction. If the change fails,
+    /// the entry is still appended, as an error, and only the change is rolled back.
+    pub async fn commit(
+        &self,
+        entry: PendingEntry,
+        change: Option<Change>,
+    ) -> Result<Receipt, CommitError> {
         let (reply, receipt) = oneshot::channel();
-        let job = writer::Job { entry, reply };
+        let job = writer::Job {
+            entry,
+            change,
+            reply,
+        };
         tokio::time::timeout(self.append_timeout, async {
             self.jobs.send(job).await.map_err(|_| AuditError::Closed)?;
             match receipt.await {
-                Ok(Ok(receipt)) => Ok(receipt),
-                Ok(Err(())) => Err(AuditError::Failed),
-                Err(_) => Err(AuditError::Closed),
+                Ok(outcome) => outcome,
+                Err(_) => Err(AuditError::Closed.into()),
             }
         })
         .await

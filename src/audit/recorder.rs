@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{Action, AuditError, AuditLog, Decision, PendingEntry, Receipt};
+use super::{Action, AuditError, AuditLog, Change, CommitError, Decision, PendingEntry, Receipt};
 use crate::domain::Principal;
 
 #[derive(Debug)]
@@ -94,6 +94,31 @@ impl Recorder {
         let receipt = self.log.append(entry).await?;
         self.state().receipt = Some(receipt);
         Ok(receipt)
+    }
+
+    /// Records the call as granted and stores `change` in the same transaction: both are
+    /// durable, or neither is (a change the database refuses leaves the entry, as an
+    /// error). For changes that are single writes; see [`Change`].
+    pub async fn record_with_change(&self, change: Change) -> Result<Receipt, CommitError> {
+        let entry = {
+            let mut state = self.state();
+            if state.receipt.is_some() {
+                // One call, one entry: a call that already recorded cannot attach a change
+                // to its entry any more.
+                return Err(AuditError::Failed.into());
+            }
+            state.entry.time_micros = crate::domain::Timestamp::now().micros();
+            state.entry.clone()
+        };
+        let receipt = self.log.commit(entry, Some(change)).await;
+        // A refused change still has its entry (as an error): the edge must not add another.
+        if let Ok(recorded) | Err(CommitError::Change {
+            receipt: recorded, ..
+        }) = &receipt
+        {
+            self.state().receipt = Some(*recorded);
+        }
+        receipt
     }
 
     /// Records the call as granted *before* the use case changes anything, so no change

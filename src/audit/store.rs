@@ -4,12 +4,12 @@
 //! its writing functions can be private to the audit module: nothing else in the crate can
 //! append, and nothing at all can update or delete (the schema refuses it as well).
 
-use diesel::{dsl::max, prelude::*};
+use diesel::{connection::SimpleConnection, dsl::max, prelude::*};
 
 use super::{
     entry::{AuditEntry, PendingEntry},
     merkle::{self, CompactRange, Hash, NodeSource},
-    Action, Decision, LeafIndex, Receipt,
+    Action, Change, Decision, LeafIndex, Receipt,
 };
 use crate::{
     db::{
@@ -111,12 +111,25 @@ fn corrupt(what: &str) -> DbError {
     DbError::Corrupt(crate::domain::InvalidValue::new("audit", what))
 }
 
-/// Appends `batch` as the next leaves in one transaction and returns their receipts.
+/// The reason an entry gives when the change made with it was refused by the database.
+pub(super) const CHANGE_REFUSED: &str = "change_refused";
+/// The reason an entry gives when its requester stopped waiting before the change was made.
+pub(super) const ABANDONED: &str = "abandoned_before_change";
+
+/// One entry to append, and the change to store with it, if any.
+pub(super) struct Append {
+    pub entry: PendingEntry,
+    pub change: Option<Change>,
+}
+
+/// Appends `batch` as the next leaves in one transaction, with their changes, and returns
+/// each one's receipt and whether its change was stored. A refused change is rolled back alone
+/// (to a savepoint) and its entry is appended as an error; anything else fails the batch.
 /// Appends are serialised by the database, so instances sharing it never fork the tree.
 pub(super) fn append_batch(
     conn: &mut DbConnection,
-    batch: Vec<PendingEntry>,
-) -> Result<Vec<Receipt>, DbError> {
+    batch: Vec<Append>,
+) -> Result<Vec<(Receipt, Result<(), DbError>)>, DbError> {
     crate::db::exclusive(conn, crate::db::LockKey::AuditAppend, |conn| {
         append_locked(conn, batch)
     })
@@ -124,8 +137,8 @@ pub(super) fn append_batch(
 
 fn append_locked(
     conn: &mut DbConnection,
-    batch: Vec<PendingEntry>,
-) -> Result<Vec<Receipt>, DbError> {
+    batch: Vec<Append>,
+) -> Result<Vec<(Receipt, Result<(), DbError>)>, DbError> {
     let size = tree_size(conn)?;
     let mut peak_hashes = Vec::new();
     for (level, index) in merkle::peaks(size) {
@@ -136,7 +149,19 @@ fn append_locked(
     let mut entries = Vec::with_capacity(batch.len());
     let mut nodes = Vec::with_capacity(batch.len() * 2);
     let mut receipts = Vec::with_capacity(batch.len());
-    for pending in batch {
+    for Append {
+        entry: mut pending,
+        change,
+    } in batch
+    {
+        let refused = match change {
+            Some(change) => make(conn, change)?.err(),
+            None => None,
+        };
+        if refused.is_some() {
+            pending.decision = Decision::Error;
+            CHANGE_REFUSED.clone_into(&mut pending.reason);
+        }
         let leaf_index = LeafIndex(range.size());
         let entry = pending.at_index(leaf_index);
         let leaf_data = entry
@@ -150,10 +175,11 @@ fn append_locked(
                 hash: hash.to_vec(),
             });
         });
-        receipts.push(Receipt {
+        let receipt = Receipt {
             leaf_index,
             leaf_hash: leaf,
-        });
+        };
+        receipts.push((receipt, refused.map_or(Ok(()), Err)));
         entries.push(EntryRow {
             leaf_index: leaf_index
                 .stored()
@@ -229,6 +255,23 @@ fn append_locked(
         }
     }
     Ok(receipts)
+}
+
+/// Makes `change` inside a savepoint of the batch's transaction. `Ok(Err(_))`: the database
+/// refused it and it was rolled back alone; `Err(_)`: the transaction itself is in doubt.
+fn make(conn: &mut DbConnection, change: Change) -> Result<Result<(), DbError>, DbError> {
+    conn.batch_execute("SAVEPOINT audited_change")?;
+    match change(conn) {
+        Ok(()) => {
+            conn.batch_execute("RELEASE SAVEPOINT audited_change")?;
+            Ok(Ok(()))
+        }
+        Err(refused) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT audited_change")?;
+            conn.batch_execute("RELEASE SAVEPOINT audited_change")?;
+            Ok(Err(refused))
+        }
+    }
 }
 
 pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
@@ -430,13 +473,14 @@ mod tests {
         database.migrate().unwrap();
         let batch = |n: usize| {
             (0..n)
-                .map(|i| {
-                    PendingEntry::new(
+                .map(|i| Append {
+                    entry: PendingEntry::new(
                         &format!("r{i}"),
                         crate::audit::Action::WhoamiRead,
                         Decision::Granted,
                         "ok",
-                    )
+                    ),
+                    change: None,
                 })
                 .collect::<Vec<_>>()
         };
@@ -446,17 +490,74 @@ mod tests {
         let second = database
             .run_blocking(|conn| append_batch(conn, batch(4)))
             .unwrap();
-        let indexes: Vec<u64> = first
-            .iter()
-            .chain(&second)
-            .map(|r| r.leaf_index.0)
-            .collect();
+        let receipts: Vec<Receipt> = first.into_iter().chain(second).map(|(r, _)| r).collect();
+        let indexes: Vec<u64> = receipts.iter().map(|r| r.leaf_index.0).collect();
         assert_eq!(indexes, (0..7).collect::<Vec<_>>());
-        let leaves: Vec<Hash> = first.iter().chain(&second).map(|r| r.leaf_hash).collect();
+        let leaves: Vec<Hash> = receipts.iter().map(|r| r.leaf_hash).collect();
         let root = database
             .run_blocking(|conn| merkle::root(&mut StoredNodes(conn), 7))
             .unwrap();
         let mut reference = merkle::MemoryTree::from_leaf_hashes(leaves);
         assert_eq!(root, merkle::root(&mut reference, 7).unwrap());
+    }
+
+    #[test]
+    fn a_change_commits_with_its_entry_and_a_refused_one_leaves_only_its_entry() {
+        use crate::{
+            db::agencies,
+            domain::{Agency, AgencyId, AgencyKind},
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::connect(&DatabaseUrl::Sqlite(dir.path().join("a.db"))).unwrap();
+        database.migrate().unwrap();
+        let agency = |id: &str| {
+            Agency::new(AgencyId::parse(id).unwrap(), AgencyKind::Health, "A trust").unwrap()
+        };
+        let insert = |id: &'static str| -> Change {
+            Box::new(move |conn| agencies::insert(conn, &agency(id)))
+        };
+        let append = |reason: &str, change: Option<Change>| Append {
+            entry: PendingEntry::new(reason, Action::WhoamiRead, Decision::Granted, "ok"),
+            change,
+        };
+        let outcomes = database
+            .run_blocking(|conn| {
+                append_batch(
+                    conn,
+                    vec![
+                        append("stored", Some(insert("first-trust"))),
+                        // The same id again: the database refuses it.
+                        append("refused", Some(insert("first-trust"))),
+                        append("plain", None),
+                    ],
+                )
+            })
+            .unwrap();
+        assert!(outcomes[0].1.is_ok());
+        assert!(outcomes[1].1.is_err());
+        assert!(outcomes[2].1.is_ok());
+        let indexes: Vec<u64> = outcomes.iter().map(|(r, _)| r.leaf_index.0).collect();
+        assert_eq!(indexes, vec![0, 1, 2]);
+
+        database
+            .run_blocking(|conn| {
+                assert_eq!(agencies::list(conn)?.len(), 1);
+                let decisions: Vec<(String, String)> = (0..3)
+                    .map(|i| {
+                        let entry = decode(&entry_at(conn, LeafIndex(i))?.unwrap())?;
+                        Ok((entry.decision.as_str().to_owned(), entry.reason))
+                    })
+                    .collect::<Result<_, DbError>>()?;
+                assert_eq!(
+                    decisions,
+                    vec![
+                        ("granted".to_owned(), "ok".to_owned()),
+                        ("error".to_owned(), CHANGE_REFUSED.to_owned()),
+                        ("granted".to_owned(), "ok".to_owned()),
+                    ]
+                );
+                Ok(())
+            })
+            .unwrap();
     }
 }

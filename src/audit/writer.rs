@@ -5,7 +5,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{entry::PendingEntry, store, Receipt};
+use super::{entry::PendingEntry, store, Decision, AuditError, Change, CommitError, Receipt};
 use crate::db::Database;
 
 /// Most entries one transaction carries.
@@ -13,7 +13,8 @@ const MAX_BATCH: usize = 1024;
 
 pub(super) struct Job {
     pub entry: PendingEntry,
-    pub reply: oneshot::Sender<Result<Receipt, ()>>,
+    pub change: Option<Change>,
+    pub reply: oneshot::Sender<Result<Receipt, CommitError>>,
 }
 
 /// Runs on its own thread until every sender is gone: it blocks on the database by design.
@@ -26,20 +27,35 @@ pub(super) fn run(database: Database, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let (entries, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|job| (job.entry, job.reply)).unzip();
-        let count = entries.len();
-        match database.run_blocking(|conn| store::append_batch(conn, entries)) {
-            Ok(receipts) => {
-                for (reply, receipt) in replies.into_iter().zip(receipts) {
-                    // A requester that gave up (timed out) has already answered 503.
-                    let _ = reply.send(Ok(receipt));
+        let mut appends = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            let mut entry = job.entry;
+            let mut change = job.change;
+            // A requester that gave up (timed out) has already answered 503: its change is
+            // not made, and its entry says so.
+            if change.is_some() && job.reply.is_closed() {
+                change = None;
+                entry.decision = Decision::Error;
+                entry.reason = store::ABANDONED.to_owned();
+            }
+            appends.push(store::Append { entry, change });
+            replies.push(job.reply);
+        }
+        let count = appends.len();
+        match database.run_blocking(|conn| store::append_batch(conn, appends)) {
+            Ok(outcomes) => {
+                for (reply, (receipt, change)) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(match change {
+                        Ok(()) => Ok(receipt),
+                        Err(error) => Err(CommitError::Change { receipt, error }),
+                    });
                 }
             }
             Err(error) => {
                 tracing::error!(%error, count, "audit batch not written; its requests are refused");
                 for reply in replies {
-                    let _ = reply.send(Err(()));
+                    let _ = reply.send(Err(AuditError::Failed.into()));
                 }
             }
         }

@@ -366,7 +366,8 @@ fn submit_sample_records(database: &Database, keys: &Keyring) -> anyhow::Result<
                 occurred_at: crate::domain::Timestamp::from(occurred),
                 data,
             };
-            database.run_blocking(|conn| records::insert(conn, keys, &record, "dev-mode"))?;
+            let sealed = records::seal(keys, &record, "dev-mode")?;
+            database.run_blocking(|conn| records::insert(conn, &sealed))?;
         }
     }
     Ok(())

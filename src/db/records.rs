@@ -77,12 +77,12 @@ fn unsealable(error: &CryptoError) -> DbError {
     corrupt(&error.to_string())
 }
 
-pub fn insert(
-    conn: &mut DbConnection,
-    keys: &Keyring,
-    record: &Record,
-    submitted_by: &str,
-) -> Result<(), DbError> {
+/// A record sealed for storage, ready to insert: sealing (the costly part) is done by the
+/// caller, not inside the transaction that stores it.
+pub struct SealedRecord(RecordRow);
+
+/// Seals `record`'s payload bound to its row, as [`insert`] stores it.
+pub fn seal(keys: &Keyring, record: &Record, submitted_by: &str) -> Result<SealedRecord, DbError> {
     let payload = serde_json::to_vec(&record.data).map_err(|_| corrupt("data"))?;
     let mut row = RecordRow {
         id: record.id.to_string(),
@@ -103,8 +103,12 @@ pub fn insert(
             &payload,
         )
         .map_err(|e| unsealable(&e))?;
+    Ok(SealedRecord(row))
+}
+
+pub fn insert(conn: &mut DbConnection, record: &SealedRecord) -> Result<(), DbError> {
     diesel::insert_into(records::table)
-        .values(row)
+        .values(&record.0)
         .execute(conn)?;
     Ok(())
 }

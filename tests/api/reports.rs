@@ -150,7 +150,7 @@ async fn build(threshold: u32) -> TestApp {
                             ),
                             data: json!({}),
                         };
-                        records::insert(conn, &keys, &record, "test")?;
+                        records::insert(conn, &records::seal(&keys, &record, "test")?)?;
                     }
                 }
                 Ok(())

@@ -6,8 +6,9 @@
 //! principal whose certificate is still valid; handlers take the [`Call`] extractor (the
 //! caller and this request's audit entry, for a use case) or [`Caller`] (who is asking,
 //! with the certificate, for `whoami`).
-//! Nothing is cached: disabling a principal or revoking a certificate takes effect on the
-//! very next request, on kept-alive connections too.
+//! The principal is read afresh for every request, and the chain check is kept only while
+//! the CRL it was made against is current and unexpired: disabling a principal or revoking
+//! a certificate takes effect on the very next request, on kept-alive connections too.
 
 use std::{future::Ready, num::NonZeroU32, sync::Arc};
 
@@ -134,7 +135,7 @@ async fn resolve(
 ) -> Result<Principal, ApiError> {
     let binding = certificate.binding();
     let mut found = database
-        .run(move |conn| principals::active_by_certificate(conn, &binding))
+        .read(move |conn| principals::active_by_certificate(conn, &binding))
         .await?;
     let unknown = || {
         ApiError::forbidden(

@@ -415,7 +415,7 @@ async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError
     );
     gateway
         .database
-        .run(move |conn| {
+        .read(move |conn| {
             if subjects::summary(conn, &subject)?.is_none() {
                 return Ok(None);
             }

@@ -112,7 +112,8 @@ impl Recorder {
         };
         let receipt = self.log.commit(entry, Some(change)).await;
         // A refused change still has its entry (as an error): the edge must not add another.
-        if let Ok(recorded) | Err(CommitError::Change {
+        if let Ok(recorded)
+        | Err(CommitError::Change {
             receipt: recorded, ..
         }) = &receipt
         {

@@ -5,7 +5,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{entry::PendingEntry, store, Decision, AuditError, Change, CommitError, Receipt};
+use super::{entry::PendingEntry, store, AuditError, Change, CommitError, Decision, Receipt};
 use crate::db::Database;
 
 /// Most entries one transaction carries.

@@ -14,7 +14,7 @@ pub mod records;
 pub mod schema;
 pub mod subjects;
 
-use std::time::Duration;
+use std::{cell::RefCell, sync::Arc, time::Duration};
 
 use diesel::{
     connection::SimpleConnection,
@@ -132,6 +132,8 @@ impl LockKey {
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
     url: DatabaseUrl,
+    /// SQLite: each thread's own read-only connection, for [`Database::read`].
+    readers: Arc<thread_local::ThreadLocal<RefCell<DbConnection>>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -172,7 +174,32 @@ impl Database {
         Ok(Self {
             pool,
             url: url.clone(),
+            readers: Arc::default(),
         })
+    }
+
+    /// Runs a short read-only query (the caller's principal, a subject's standing). On
+    /// SQLite it runs here, on this thread's own connection: in WAL mode a read never waits
+    /// for the writer, and handing microseconds of work to the blocking pool and back
+    /// costs more than the work (two thread wake-ups a query; over a tenth of a read's CPU
+    /// in the profile, BENCHMARKS.md). That connection refuses writes (`query_only`) and
+    /// waits at most 100 ms for a lock, so it cannot hold the thread for long.
+    /// On PostgreSQL, a network round trip, it is [`Database::run`].
+    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let DatabaseUrl::Sqlite(path) = &self.url else {
+            return self.run(work).await;
+        };
+        let reader = self
+            .readers
+            .get_or_try(|| open_sqlite(path, READ_ONLY_PRAGMAS).map(RefCell::new))?;
+        // A query cannot call back into the database, so the connection is never in use
+        // here already; if it were, refuse rather than wait.
+        let mut conn = reader.try_borrow_mut().map_err(|_| DbError::Blocking)?;
+        work(&mut conn)
     }
 
     /// Runs blocking database work on tokio's blocking pool.
@@ -231,6 +258,23 @@ where
         .map_err(|e| DbError::Migration(e.to_string()))
 }
 
+/// Every pooled SQLite connection: WAL lets readers work beside the single writer; FULL
+/// makes a commit durable before it returns; the busy timeout waits out a brief writer.
+const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+
+/// A [`Database::read`] connection: the database is already in WAL mode, this connection
+/// cannot write, and it waits at most 100 ms for a lock (in WAL mode only a checkpoint's
+/// reset or recovery makes a reader wait at all) before its query, and request, fail.
+const READ_ONLY_PRAGMAS: &str = "PRAGMA busy_timeout = 100; PRAGMA query_only = ON;";
+
+fn open_sqlite(path: &std::path::Path, pragmas: &str) -> Result<DbConnection, DbError> {
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+    conn.batch_execute(pragmas)?;
+    Ok(DbConnection::Sqlite(conn))
+}
+
 /// Opens connections by scheme. Diesel's own `MultiConnection::establish` tries each backend
 /// in turn, which would let SQLite create a file named after an unreachable PostgreSQL URL.
 struct ConnectionManager {
@@ -240,18 +284,12 @@ struct ConnectionManager {
 impl ConnectionManager {
     fn establish(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers work beside the single writer; FULL makes a commit
-                // durable before it returns; the busy timeout waits out a brief writer.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
+            DatabaseUrl::Sqlite(path) => open_sqlite(path, PRAGMAS).map_err(|e| match e {
+                DbError::Query(e) => r2d2::Error::QueryError(e),
+                other => r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                    other.to_string(),
+                )),
+            }),
             DatabaseUrl::Postgres(_) => PgConnection::establish(&self.url.expose())
                 .map(DbConnection::Postgres)
                 .map_err(r2d2::Error::ConnectionError),
@@ -323,5 +361,53 @@ pub(crate) fn conflict_on_unique(error: diesel::result::Error, conflict: Conflic
             _,
         ) => DbError::Conflict(conflict),
         other => DbError::Query(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Agency, AgencyId, AgencyKind};
+
+    #[tokio::test]
+    async fn a_sqlite_read_sees_the_latest_commit_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::connect(&DatabaseUrl::Sqlite(dir.path().join("a.db"))).unwrap();
+        database.migrate().unwrap();
+        let agency = |id: &str| {
+            Agency::new(AgencyId::parse(id).unwrap(), AgencyKind::Health, "A trust").unwrap()
+        };
+        assert!(database
+            .read(|conn| agencies::list(conn))
+            .await
+            .unwrap()
+            .is_empty());
+        let first = agency("first-trust");
+        database
+            .run(move |conn| agencies::insert(conn, &first))
+            .await
+            .unwrap();
+        // The same thread's kept connection, opened before the insert, sees it.
+        assert_eq!(
+            database
+                .read(|conn| agencies::list(conn))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let second = agency("second-trust");
+        let refused = database
+            .read(move |conn| agencies::insert(conn, &second))
+            .await;
+        assert!(refused.is_err(), "a read connection wrote: {refused:?}");
+        assert_eq!(
+            database
+                .read(|conn| agencies::list(conn))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

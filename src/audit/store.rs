@@ -116,6 +116,9 @@ pub(super) const CHANGE_REFUSED: &str = "change_refused";
 /// The reason an entry gives when its requester stopped waiting before the change was made.
 pub(super) const ABANDONED: &str = "abandoned_before_change";
 
+/// An appended entry's receipt, and whether the change made with it was stored.
+pub(super) type Appended = (Receipt, Result<(), DbError>);
+
 /// One entry to append, and the change to store with it, if any.
 pub(super) struct Append {
     pub entry: PendingEntry,
@@ -129,16 +132,13 @@ pub(super) struct Append {
 pub(super) fn append_batch(
     conn: &mut DbConnection,
     batch: Vec<Append>,
-) -> Result<Vec<(Receipt, Result<(), DbError>)>, DbError> {
+) -> Result<Vec<Appended>, DbError> {
     crate::db::exclusive(conn, crate::db::LockKey::AuditAppend, |conn| {
         append_locked(conn, batch)
     })
 }
 
-fn append_locked(
-    conn: &mut DbConnection,
-    batch: Vec<Append>,
-) -> Result<Vec<(Receipt, Result<(), DbError>)>, DbError> {
+fn append_locked(conn: &mut DbConnection, batch: Vec<Append>) -> Result<Vec<Appended>, DbError> {
     let size = tree_size(conn)?;
     let mut peak_hashes = Vec::new();
     for (level, index) in merkle::peaks(size) {

@@ -377,37 +377,19 @@ mod tests {
         let agency = |id: &str| {
             Agency::new(AgencyId::parse(id).unwrap(), AgencyKind::Health, "A trust").unwrap()
         };
-        assert!(database
-            .read(|conn| agencies::list(conn))
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(database.read(agencies::list).await.unwrap().is_empty());
         let first = agency("first-trust");
         database
             .run(move |conn| agencies::insert(conn, &first))
             .await
             .unwrap();
         // The same thread's kept connection, opened before the insert, sees it.
-        assert_eq!(
-            database
-                .read(|conn| agencies::list(conn))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(database.read(agencies::list).await.unwrap().len(), 1);
         let second = agency("second-trust");
         let refused = database
             .read(move |conn| agencies::insert(conn, &second))
             .await;
         assert!(refused.is_err(), "a read connection wrote: {refused:?}");
-        assert_eq!(
-            database
-                .read(|conn| agencies::list(conn))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(database.read(agencies::list).await.unwrap().len(), 1);
     }
 }

@@ -171,7 +171,7 @@ pub async fn submit(
     let lookup = subject.clone();
     gateway
         .database
-        .run(move |conn| subjects::summary(conn, &lookup))
+        .read(move |conn| subjects::summary(conn, &lookup))
         .await?
         .ok_or_else(|| AppError::not_found("subject"))?;
 
@@ -257,7 +257,7 @@ async fn caller_agency(gateway: &Gateway, call: &Call) -> Result<(AgencyId, Agen
     let lookup = holder.clone();
     let kind = gateway
         .database
-        .run(move |conn| agencies::find(conn, &lookup))
+        .read(move |conn| agencies::find(conn, &lookup))
         .await?
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("the caller's agency is not registered"))

@@ -516,8 +516,8 @@ mod tests {
         let insert = |id: &'static str| -> Change {
             Box::new(move |conn| agencies::insert(conn, &agency(id)))
         };
-        let append = |reason: &str, change: Option<Change>| Append {
-            entry: PendingEntry::new(reason, Action::WhoamiRead, Decision::Granted, "ok"),
+        let append = |request: &str, change: Option<Change>| Append {
+            entry: PendingEntry::new(request, Action::WhoamiRead, Decision::Granted, "ok"),
             change,
         };
         let outcomes = database

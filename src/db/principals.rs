@@ -116,23 +116,44 @@ pub fn latest(conn: &mut DbConnection, id: &PrincipalId) -> Result<Option<Princi
 
 /// Active principals whose current version is bound to this certificate. More than one
 /// can only come from data changed outside the gateway; callers must then refuse.
+///
+/// One statement, as it runs on every request: every version of every principal that was
+/// ever bound to the certificate, newest first, of which only each one's latest counts.
 pub fn active_by_certificate(
     conn: &mut DbConnection,
     binding: &CertificateBinding,
 ) -> Result<Vec<Principal>, DbError> {
-    let candidate_ids: Vec<String> = principals::table
-        .filter(principals::certificate_subject.eq(&binding.subject))
-        .filter(principals::certificate_issuer.eq(&binding.issuer))
-        .select(principals::id)
-        .distinct()
+    let bound = diesel::alias!(principals as bound);
+    let rows: Vec<PrincipalRow> = principals::table
+        .filter(
+            principals::id.eq_any(
+                bound
+                    .filter(
+                        bound
+                            .field(principals::certificate_subject)
+                            .eq(&binding.subject),
+                    )
+                    .filter(
+                        bound
+                            .field(principals::certificate_issuer)
+                            .eq(&binding.issuer),
+                    )
+                    .select(bound.field(principals::id)),
+            ),
+        )
+        .order((principals::id, principals::version.desc()))
+        .select(PrincipalRow::as_select())
         .load(conn)?;
     let mut found = Vec::new();
-    for raw in candidate_ids {
-        let id = PrincipalId::parse(&raw).map_err(DbError::Corrupt)?;
-        if let Some(current) = latest(conn, &id)? {
-            if current.status == PrincipalStatus::Active && current.certificate == *binding {
-                found.push(current);
-            }
+    let mut seen: Option<String> = None;
+    for row in rows {
+        if seen.as_deref() == Some(row.id.as_str()) {
+            continue;
+        }
+        seen = Some(row.id.clone());
+        let current = row.into_principal()?;
+        if current.status == PrincipalStatus::Active && current.certificate == *binding {
+            found.push(current);
         }
     }
     Ok(found)

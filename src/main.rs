@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use concordat::cli::Cli;
 
+/// A request allocates and frees many small buffers on two worker threads and the audit
+/// writer's; glibc's allocator spent about a fifth of a read's CPU on them (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -275,9 +275,9 @@ fn make(conn: &mut DbConnection, change: Change) -> Result<Result<(), DbError>, 
 }
 
 pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {
-    let last: Option<i64> = audit_entries::table
+    let last: Option<i64> = crate::db::on_concrete!(conn, |conn| audit_entries::table
         .select(max(audit_entries::leaf_index))
-        .first(conn)?;
+        .first(conn))?;
     Ok(last.map_or(0, |last| LeafIndex::from_stored(last).0 + 1))
 }
 
@@ -287,12 +287,12 @@ pub struct StoredNodes<'a>(pub &'a mut DbConnection);
 impl NodeSource for StoredNodes<'_> {
     type Error = DbError;
     fn node(&mut self, level: u32, index: u64) -> Result<Hash, DbError> {
-        let hash: Vec<u8> = audit_nodes::table
+        let hash: Vec<u8> = crate::db::on_concrete!(self.0, |conn| audit_nodes::table
             .find((covers_to(level, index), level as i32))
             .select(audit_nodes::hash)
-            .first(self.0)
-            .optional()?
-            .ok_or_else(|| corrupt("a Merkle node is missing"))?;
+            .first(conn)
+            .optional())?
+        .ok_or_else(|| corrupt("a Merkle node is missing"))?;
         Hash::try_from(hash.as_slice()).map_err(|_| corrupt("a Merkle node is not 32 bytes"))
     }
 }

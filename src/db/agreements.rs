@@ -394,13 +394,13 @@ fn change_mark(conn: &mut DbConnection) -> Result<ChangeMark, DbError> {
         Option<i64>,
         Option<i64>,
         Option<i64>,
-    ) = diesel::select((
+    ) = super::on_concrete!(conn, |conn| diesel::select((
         agreement_versions::table.count().single_value(),
         agreement_approvals::table.count().single_value(),
         agreement_events::table.count().single_value(),
         super::schema::agencies::table.count().single_value(),
     ))
-    .get_result(conn)?;
+    .get_result(conn))?;
     Ok(ChangeMark {
         versions: versions.unwrap_or_default(),
         approvals: approvals.unwrap_or_default(),

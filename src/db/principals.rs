@@ -124,7 +124,7 @@ pub fn active_by_certificate(
     binding: &CertificateBinding,
 ) -> Result<Vec<Principal>, DbError> {
     let bound = diesel::alias!(principals as bound);
-    let rows: Vec<PrincipalRow> = principals::table
+    let rows: Vec<PrincipalRow> = super::on_concrete!(conn, |conn| principals::table
         .filter(
             principals::id.eq_any(
                 bound
@@ -143,7 +143,7 @@ pub fn active_by_certificate(
         )
         .order((principals::id, principals::version.desc()))
         .select(PrincipalRow::as_select())
-        .load(conn)?;
+        .load(conn))?;
     let mut found = Vec::new();
     let mut seen: Option<String> = None;
     for row in rows {

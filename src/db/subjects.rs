@@ -166,19 +166,19 @@ pub fn find_by_identifier(
 }
 
 pub fn summary(conn: &mut DbConnection, id: &SubjectId) -> Result<Option<SubjectSummary>, DbError> {
-    let enrolled: Option<String> = subjects::table
+    let enrolled: Option<String> = super::on_concrete!(conn, |conn| subjects::table
         .find(id.as_str())
         .select(subjects::enrolled_on)
         .first(conn)
-        .optional()?;
+        .optional())?;
     let Some(enrolled) = enrolled else {
         return Ok(None);
     };
-    let discharged: Option<String> = subject_discharges::table
+    let discharged: Option<String> = super::on_concrete!(conn, |conn| subject_discharges::table
         .find(id.as_str())
         .select(subject_discharges::discharged_on)
         .first(conn)
-        .optional()?;
+        .optional())?;
     Ok(Some(SubjectSummary {
         id: id.clone(),
         enrolled_on: parse_date(&enrolled)?,
@@ -342,11 +342,11 @@ pub fn consent_versions(
     conn: &mut DbConnection,
     id: &SubjectId,
 ) -> Result<Vec<ConsentVersion>, DbError> {
-    let rows: Vec<ConsentRow> = consents::table
+    let rows: Vec<ConsentRow> = super::on_concrete!(conn, |conn| consents::table
         .filter(consents::subject_id.eq(id.as_str()))
         .order(consents::version)
         .select(ConsentRow::as_select())
-        .load(conn)?;
+        .load(conn))?;
     rows.into_iter().map(consent_version).collect()
 }
 

@@ -4,7 +4,7 @@
 //! its writing functions can be private to the audit module: nothing else in the crate can
 //! append, and nothing at all can update or delete (the schema refuses it as well).
 
-use diesel::{dsl::max, prelude::*};
+use diesel::{connection::SimpleConnection, dsl::max, prelude::*};
 
 use super::{
     entry::{AuditEntry, PendingEntry},
@@ -260,25 +260,18 @@ fn append_locked(conn: &mut DbConnection, batch: Vec<Append>) -> Result<Vec<Appe
 /// Makes `change` inside a savepoint of the batch's transaction. `Ok(Err(_))`: the database
 /// refused it and it was rolled back alone; `Err(_)`: the transaction itself is in doubt.
 fn make(conn: &mut DbConnection, change: Change) -> Result<Result<(), DbError>, DbError> {
-    savepoint(conn, "SAVEPOINT audited_change")?;
+    conn.batch_execute("SAVEPOINT audited_change")?;
     match change(conn) {
         Ok(()) => {
-            savepoint(conn, "RELEASE SAVEPOINT audited_change")?;
+            conn.batch_execute("RELEASE SAVEPOINT audited_change")?;
             Ok(Ok(()))
         }
         Err(refused) => {
-            savepoint(conn, "ROLLBACK TO SAVEPOINT audited_change")?;
-            savepoint(conn, "RELEASE SAVEPOINT audited_change")?;
+            conn.batch_execute("ROLLBACK TO SAVEPOINT audited_change")?;
+            conn.batch_execute("RELEASE SAVEPOINT audited_change")?;
             Ok(Err(refused))
         }
     }
-}
-
-/// One savepoint statement, prepared once per connection (`batch_execute` would parse the
-/// text again for every change in every batch).
-fn savepoint(conn: &mut DbConnection, statement: &'static str) -> Result<(), DbError> {
-    crate::db::on_concrete!(conn, |conn| diesel::sql_query(statement).execute(conn))?;
-    Ok(())
 }
 
 pub fn tree_size(conn: &mut DbConnection) -> Result<u64, DbError> {

@@ -56,6 +56,35 @@ async fn metrics_count_requests_by_route_and_status_without_identifiers() {
 }
 
 #[tokio::test]
+async fn invented_methods_share_one_metric_series() {
+    let app = spawn_app().await;
+    let certificate = app
+        .register("police-mentor", "hampshire-police", &[Role::Practitioner])
+        .await;
+    let client = app.client(&certificate);
+    for method in ["FOO1", "FOO2", "FOO3"] {
+        client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url("/v1/whoami"),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let metrics = app.metrics().await;
+
+    assert!(!metrics.contains("FOO"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"concordat_http_requests_total{method="other",route="/v1/whoami",status="405"} 3"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn the_api_port_does_not_speak_plain_http() {
     let app = spawn_app().await;
     let result = reqwest::get(format!("http://127.0.0.1:{}/v1/whoami", app.port)).await;

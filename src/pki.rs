@@ -47,6 +47,14 @@ pub enum PkiError {
     Pkcs12(#[from] p12_keystore::error::Error),
 }
 
+/// Days a server certificate lives, from notBefore to notAfter.
+const SERVER_CERTIFICATE_DAYS: i64 = 365;
+
+/// The longest life `certs issue` gives a client certificate. A lost key that nobody
+/// reported stops working within a year even if it is never revoked, and yearly re-issue
+/// matches the yearly data-security training that access to shared records requires.
+pub const MAX_CLIENT_CERTIFICATE_DAYS: u32 = 365;
+
 /// A certificate and its private key, both PEM.
 #[derive(Clone)]
 pub struct IssuedCertificate {
@@ -204,8 +212,10 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = OffsetDateTime::now_utc();
+        // 365 days from notBefore to notAfter: TLS scanners (Mozilla's "intermediate"
+        // profile) flag server certificates that live longer than 366.
         params.not_before = now - Duration::days(1);
-        params.not_after = now + Duration::days(2 * 365);
+        params.not_after = now + Duration::days(SERVER_CERTIFICATE_DAYS - 1);
         self.sign(params, key)
     }
 
@@ -356,6 +366,11 @@ impl PkiDirectory {
         password: &SecretString,
     ) -> Result<PathBuf, PkiError> {
         crate::domain::parse_slug("name", name)?;
+        if !(1..=MAX_CLIENT_CERTIFICATE_DAYS).contains(&days) {
+            return Err(PkiError::Invalid(format!(
+                "a client certificate lives 1 to {MAX_CLIENT_CERTIFICATE_DAYS} days, not {days}"
+            )));
+        }
         let certificate_path = self.client_certificate(name);
         if certificate_path.exists() {
             return Err(PkiError::Exists(certificate_path));
@@ -504,6 +519,42 @@ mod tests {
             assert_eq!(mode, 0o600, "{}", key.display());
         }
         assert!(matches!(pki.init(), Err(PkiError::Exists(_))));
+    }
+
+    /// Days from a PEM certificate's notBefore to its notAfter.
+    fn lifetime_days(pem: &str) -> f64 {
+        let (_, der) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let certificate = der.parse_x509().unwrap();
+        let validity = certificate.validity();
+        (validity.not_after.timestamp() - validity.not_before.timestamp()) as f64 / 86_400.0
+    }
+
+    #[test]
+    fn server_and_client_certificates_live_at_most_a_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiDirectory::new(dir.path());
+        pki.init().unwrap();
+        let agency = AgencyId::parse("iow-nhs").unwrap();
+        let server = fs::read_to_string(pki.server_certificate()).unwrap();
+        assert!(
+            lifetime_days(&server) <= 365.0,
+            "{}",
+            lifetime_days(&server)
+        );
+
+        pki.issue_client("nurse", &agency, 365, &password("pw"))
+            .unwrap();
+        let client = fs::read_to_string(pki.client_certificate("nurse")).unwrap();
+        assert!(
+            lifetime_days(&client) <= 366.0,
+            "{}",
+            lifetime_days(&client)
+        );
+        assert!(matches!(
+            pki.issue_client("porter", &agency, 366, &password("pw")),
+            Err(PkiError::Invalid(_))
+        ));
+        assert!(!pki.client_certificate("porter").exists());
     }
 
     #[test]

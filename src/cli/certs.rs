@@ -36,7 +36,8 @@ pub enum CertsCommand {
         name: String,
         #[arg(long)]
         agency: AgencyId,
-        #[arg(long, default_value_t = 365)]
+        /// Days the certificate lives: 1 to 365.
+        #[arg(long, default_value_t = crate::pki::MAX_CLIENT_CERTIFICATE_DAYS)]
         days: u32,
         /// A file whose first line is the password for NAME.p12.
         #[arg(long, value_name = "PATH")]

@@ -94,7 +94,7 @@ impl Keyring {
             message,
         };
         if create {
-            std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e.to_string()))?;
+            crate::files::create_private_dir(dir).map_err(|e| file_error(dir, e.to_string()))?;
         }
         let mut data_keys = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, e.to_string()))?;
@@ -303,7 +303,7 @@ fn bound(row_id: &str, column: &str, bound_to: &[&str]) -> Vec<u8> {
 }
 
 fn read_key(path: &Path) -> Result<Vec<u8>, CryptoError> {
-    let bytes = std::fs::read(path).map_err(|e| CryptoError::KeyFile {
+    let bytes = crate::files::read_key_file(path).map_err(|e| CryptoError::KeyFile {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
@@ -319,7 +319,7 @@ fn read_key(path: &Path) -> Result<Vec<u8>, CryptoError> {
 fn create_key(path: &Path, random: &SystemRandom) -> Result<Vec<u8>, CryptoError> {
     let mut bytes = vec![0u8; 32];
     random.fill(&mut bytes).map_err(|_| CryptoError::Random)?;
-    crate::files::write_private(path, &bytes).map_err(|e| CryptoError::KeyFile {
+    crate::files::create_key_file(path, &bytes).map_err(|e| CryptoError::KeyFile {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
@@ -495,7 +495,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let old = Keyring::load_or_create(dir.path()).unwrap();
         let sealed_before = old.seal("r", "c", b"before").unwrap();
-        std::fs::write(dir.path().join("data-key-2.bin"), [7u8; 32]).unwrap();
+        crate::files::create_key_file(&dir.path().join("data-key-2.bin"), &[7u8; 32]).unwrap();
         let rotated = Keyring::load_or_create(dir.path()).unwrap();
         let sealed_after = rotated.seal("r", "c", b"after").unwrap();
         assert_eq!(&sealed_after[1..5], &2u32.to_be_bytes());

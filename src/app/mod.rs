@@ -64,9 +64,23 @@ impl Gateway {
         database: Database,
         audit_log: AuditLog,
     ) -> anyhow::Result<Self> {
-        let signer = CheckpointSigner::load_or_create(&settings.keys.dir, &settings.audit.origin)
-            .context("keys.dir")?;
-        let keys = Keyring::load_or_create(&settings.keys.dir).context("keys.dir")?;
+        // Keys are created on a first start only: on a mis-mounted or emptied `keys.dir`, a
+        // new blind-index key would miss every lookup (and let a person be enrolled twice),
+        // a new data key would open nothing, and a new checkpoint key would sign what the
+        // published one does not verify.
+        let in_use = database
+            .run_blocking(crate::db::keys_in_use)
+            .context("database")?;
+        let (dir, origin) = (&settings.keys.dir, &settings.audit.origin);
+        let signer = if in_use.checkpoints {
+            CheckpointSigner::load(dir, origin).context(
+                "keys.dir: the database holds signed checkpoints, so no new checkpoint key is \
+                 created; restore audit-checkpoint.pk8 from the backup of the keys",
+            )?
+        } else {
+            CheckpointSigner::load_or_create(dir, origin).context("keys.dir")?
+        };
+        let keys = data_keys(dir, in_use)?;
         let record_types =
             RecordTypes::load(&settings.policy.record_types).context("policy.record_types")?;
         Ok(Self {
@@ -79,6 +93,18 @@ impl Gateway {
             suppression_threshold: settings.policy.suppression_threshold,
             agreements_in_force: Arc::default(),
         })
+    }
+}
+
+/// The data and blind-index keys in `dir`, created only while the database seals nothing.
+pub fn data_keys(dir: &std::path::Path, in_use: crate::db::KeysInUse) -> anyhow::Result<Keyring> {
+    if in_use.sealed_rows {
+        Keyring::load(dir).context(
+            "keys.dir: the database holds sealed rows, so no new data or blind-index key is \
+             created; restore data-key-<n>.bin and blind-index.key from the backup of the keys",
+        )
+    } else {
+        Keyring::load_or_create(dir).context("keys.dir")
     }
 }
 

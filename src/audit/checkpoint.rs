@@ -174,18 +174,28 @@ impl CheckpointSigner {
     /// (re)writes the public verifier key beside it. Every instance sharing a database
     /// must share this key.
     pub fn load_or_create(dir: &Path, name: &str) -> Result<Self, CheckpointError> {
+        Self::open(dir, name, true)
+    }
+
+    /// Loads `dir/audit-checkpoint.pk8` and creates none: once checkpoints are stored, a new
+    /// key would sign checkpoints that do not verify under the published one.
+    pub fn load(dir: &Path, name: &str) -> Result<Self, CheckpointError> {
+        Self::open(dir, name, false)
+    }
+
+    fn open(dir: &Path, name: &str, create: bool) -> Result<Self, CheckpointError> {
         let path = dir.join(PRIVATE_KEY_FILE);
         let key_error = |message: String| CheckpointError::KeyFile {
             path: path.clone(),
             message,
         };
-        let pkcs8 = if path.exists() {
-            std::fs::read(&path).map_err(|e| key_error(e.to_string()))?
+        let pkcs8 = if path.exists() || !create {
+            crate::files::read_key_file(&path).map_err(|e| key_error(e.to_string()))?
         } else {
-            std::fs::create_dir_all(dir).map_err(|e| key_error(e.to_string()))?;
+            crate::files::create_private_dir(dir).map_err(|e| key_error(e.to_string()))?;
             let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                 .map_err(|_| key_error("cannot generate a key".into()))?;
-            crate::files::write_private(&path, document.as_ref())
+            crate::files::create_key_file(&path, document.as_ref())
                 .map_err(|e| key_error(e.to_string()))?;
             document.as_ref().to_vec()
         };

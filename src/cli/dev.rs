@@ -121,7 +121,8 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
             None => principals::add(conn, &principal),
         })?;
     }
-    let keys = Keyring::load_or_create(&settings.keys.dir).context("keys.dir")?;
+    let in_use = database.run_blocking(crate::db::keys_in_use)?;
+    let keys = crate::app::data_keys(&settings.keys.dir, in_use)?;
     enrol_samples(&database, &keys)?;
     Ok(())
 }
@@ -257,7 +258,8 @@ pub async fn share_samples(settings: &Settings) -> anyhow::Result<()> {
     );
     let (database, keys, files) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let database = Database::connect(&url).context("database.url")?;
-        let keys = Keyring::load_or_create(&keys_dir).context("keys.dir")?;
+        let keys =
+            crate::app::data_keys(&keys_dir, database.run_blocking(crate::db::keys_in_use)?)?;
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .with_context(|| format!("policy.agreements: cannot read {}", dir.display()))?
             .filter_map(Result::ok)

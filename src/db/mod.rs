@@ -314,6 +314,31 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// What the keys in `keys.dir` already protect: sealed rows (subjects, consents, records)
+/// and signed checkpoints. Once either exists, a missing key must be restored, never made
+/// anew.
+#[derive(Debug, Clone, Copy)]
+pub struct KeysInUse {
+    pub sealed_rows: bool,
+    pub checkpoints: bool,
+}
+
+pub fn keys_in_use(conn: &mut DbConnection) -> Result<KeysInUse, DbError> {
+    use diesel::{dsl::exists, select, QueryDsl};
+    use schema::{audit_checkpoints, consents, records, subjects};
+    let sealed_rows = select(exists(subjects::table.select(subjects::id))).get_result(conn)?
+        || select(exists(consents::table.select(consents::subject_id))).get_result(conn)?
+        || select(exists(records::table.select(records::id))).get_result(conn)?;
+    let checkpoints = select(exists(
+        audit_checkpoints::table.select(audit_checkpoints::tree_size),
+    ))
+    .get_result(conn)?;
+    Ok(KeysInUse {
+        sealed_rows,
+        checkpoints,
+    })
+}
+
 /// Runs `$work` on the concrete connection underneath, with `$conn` bound to it. For the
 /// statements every request runs: through the multi-backend connection, diesel writes out a
 /// query's SQL again on every call to find its prepared statement (about a tenth of a

@@ -715,3 +715,57 @@ async fn a_second_discharge_is_refused_before_anything_is_recorded_as_granted() 
         .filter(|e| e.action == "subject.discharge" && e.decision == Decision::Granted);
     assert_eq!(discharges.count(), 1);
 }
+
+/// A copy of `from` without `missing`, as a mis-mounted or half-restored `keys.dir` would be.
+fn keys_without(from: &std::path::Path, missing: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != missing {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+    }
+    copy
+}
+
+#[tokio::test]
+async fn a_gateway_missing_a_key_its_data_needs_refuses_to_start_and_creates_none() {
+    let app = spawn_app().await;
+    let c = clients(&app).await;
+    enrol(&app, &c.coordinator).await;
+    app.checkpoint_now().await.expect("a checkpoint is signed");
+
+    for missing in ["data-key-1.bin", "blind-index.key", "audit-checkpoint.pk8"] {
+        let keys = keys_without(&app.settings.keys.dir, missing);
+        let mut settings = app.settings.clone();
+        settings.keys.dir = keys.path().to_owned();
+
+        let refused = concordat::startup::Application::build(&settings)
+            .await
+            .expect_err("a gateway without its keys must not start");
+
+        let message = format!("{refused:#}");
+        assert!(message.contains("restore"), "{message}");
+        assert!(
+            message.contains(missing) || message.contains("data-key-<n>.bin"),
+            "{message}"
+        );
+        assert!(!keys.path().join(missing).exists(), "{missing} was created");
+    }
+}
+
+#[tokio::test]
+async fn a_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let key = app.settings.keys.dir.join("blind-index.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let refused = concordat::startup::Application::build(&app.settings)
+        .await
+        .expect_err("a readable key must not be used");
+
+    let message = format!("{refused:#}");
+    assert!(message.contains("blind-index.key"), "{message}");
+    assert!(message.contains("0644"), "{message}");
+}

@@ -72,14 +72,7 @@ impl Gateway {
             .run_blocking(crate::db::keys_in_use)
             .context("database")?;
         let (dir, origin) = (&settings.keys.dir, &settings.audit.origin);
-        let signer = if in_use.checkpoints {
-            CheckpointSigner::load(dir, origin).context(
-                "keys.dir: the database holds signed checkpoints, so no new checkpoint key is \
-                 created; restore audit-checkpoint.pk8 from the backup of the keys",
-            )?
-        } else {
-            CheckpointSigner::load_or_create(dir, origin).context("keys.dir")?
-        };
+        let signer = checkpoint_signer(dir, origin, in_use)?;
         let keys = data_keys(dir, in_use)?;
         let record_types =
             RecordTypes::load(&settings.policy.record_types).context("policy.record_types")?;
@@ -93,6 +86,22 @@ impl Gateway {
             suppression_threshold: settings.policy.suppression_threshold,
             agreements_in_force: Arc::default(),
         })
+    }
+}
+
+/// The checkpoint key in `dir`, created only while the database holds no checkpoint.
+fn checkpoint_signer(
+    dir: &std::path::Path,
+    origin: &str,
+    in_use: crate::db::KeysInUse,
+) -> anyhow::Result<CheckpointSigner> {
+    if in_use.checkpoints {
+        CheckpointSigner::load(dir, origin).context(
+            "keys.dir: the database holds signed checkpoints, so no new checkpoint key is \
+             created; restore audit-checkpoint.pk8 from the backup of the keys",
+        )
+    } else {
+        CheckpointSigner::load_or_create(dir, origin).context("keys.dir")
     }
 }
 

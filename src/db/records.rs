@@ -123,19 +123,14 @@ pub fn for_subject(
     record_type: Option<&str>,
     since: Option<Timestamp>,
 ) -> Result<Vec<Record>, DbError> {
+    let all = records::table
+        .filter(records::subject_id.eq(subject.as_str()))
+        .order((records::occurred_at, records::id));
     let rows: Vec<RecordRow> = if record_type.is_none() && since.is_none() {
         // The common read, on a statement prepared once.
-        super::on_concrete!(conn, |conn| records::table
-            .filter(records::subject_id.eq(subject.as_str()))
-            .order((records::occurred_at, records::id))
-            .select(RecordRow::as_select())
-            .load(conn))?
+        super::on_concrete!(conn, |conn| all.select(RecordRow::as_select()).load(conn))?
     } else {
-        let mut query = records::table
-            .filter(records::subject_id.eq(subject.as_str()))
-            .order((records::occurred_at, records::id))
-            .select(RecordRow::as_select())
-            .into_boxed();
+        let mut query = all.select(RecordRow::as_select()).into_boxed();
         if let Some(record_type) = record_type {
             query = query.filter(records::record_type.eq(record_type.to_owned()));
         }

@@ -123,6 +123,44 @@ pub struct LimitSettings {
     pub per_principal_rps: NonZeroU32,
     pub per_principal_burst: NonZeroU32,
     pub max_body_bytes: usize,
+    /// New connections one peer address may open per second, counted before the TLS
+    /// handshake (which is the expensive part for the gateway); beyond the burst the
+    /// connection is closed unread. Callers behind one NAT or proxy share an address.
+    #[serde(default = "default_per_address_connections_rps")]
+    pub per_address_connections_rps: NonZeroU32,
+    #[serde(default = "default_per_address_connections_burst")]
+    pub per_address_connections_burst: NonZeroU32,
+    /// Open connections the API listener holds at once, across all workers; beyond it new
+    /// connections wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A TLS handshake not finished within this is cut off.
+    #[serde(with = "humantime_serde", default = "default_handshake_timeout")]
+    pub handshake_timeout: Duration,
+    /// A request whose head (request line and headers) has not fully arrived within this
+    /// is answered 408 and its connection closed; so is a body still arriving after it.
+    #[serde(with = "humantime_serde", default = "default_request_read_timeout")]
+    pub request_read_timeout: Duration,
+}
+
+fn default_per_address_connections_rps() -> NonZeroU32 {
+    NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN)
+}
+
+fn default_per_address_connections_burst() -> NonZeroU32 {
+    NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN)
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(3)
+}
+
+fn default_request_read_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +301,32 @@ impl Settings {
                 key: "limits.per_principal_burst",
                 message: "must be at least limits.per_principal_rps".into(),
             });
+        }
+        if self.limits.per_address_connections_burst < self.limits.per_address_connections_rps {
+            return Err(ConfigError::Value {
+                key: "limits.per_address_connections_burst",
+                message: "must be at least limits.per_address_connections_rps".into(),
+            });
+        }
+        if self.limits.max_connections == 0 {
+            return Err(ConfigError::Value {
+                key: "limits.max_connections",
+                message: "must be greater than zero".into(),
+            });
+        }
+        for (key, timeout) in [
+            ("limits.handshake_timeout", self.limits.handshake_timeout),
+            (
+                "limits.request_read_timeout",
+                self.limits.request_read_timeout,
+            ),
+        ] {
+            if timeout.is_zero() {
+                return Err(ConfigError::Value {
+                    key,
+                    message: "must be longer than zero".into(),
+                });
+            }
         }
         if self.policy.suppression_threshold == 0 {
             return Err(ConfigError::Value {

@@ -19,7 +19,7 @@
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    error::{JsonPayloadError, PathError, QueryPayloadError},
+    error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError},
     http::{
         header::{self, HeaderValue},
         StatusCode,
@@ -60,8 +60,11 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
-    #[error("too many requests from this principal")]
+    #[error("too many requests with this certificate")]
     RateLimited { retry_after_secs: u64 },
+    /// The request body did not arrive within `limits.request_read_timeout`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// The audit trail cannot be written, so nothing may be disclosed.
     #[error("the audit trail cannot be written")]
     AuditUnavailable,
@@ -166,6 +169,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
+            Self::RequestTimeout => "request_timeout",
             Self::AuditUnavailable => "audit_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -196,6 +200,11 @@ impl ApiError {
                 Self::PayloadTooLarge { limit }
             }
             JsonPayloadError::ContentType => Self::UnsupportedMediaType,
+            JsonPayloadError::Payload(PayloadError::Io(e))
+                if e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                Self::RequestTimeout
+            }
             JsonPayloadError::Deserialize(e) if e.is_data() => Self::Invalid {
                 detail: format!(
                     "the body does not match the expected fields: {}",
@@ -268,6 +277,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

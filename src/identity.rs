@@ -15,6 +15,7 @@ use std::{future::Ready, num::NonZeroU32, sync::Arc};
 use actix_web::{
     body::MessageBody,
     dev::{Payload, ServiceRequest, ServiceResponse},
+    http::ConnectionType,
     middleware::Next,
     web, FromRequest, HttpMessage, HttpRequest,
 };
@@ -22,17 +23,21 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::{
     app::{Actor, Call},
-    audit::Recorder,
+    audit::{refusals::RefusedBeforeUse, Recorder},
     db::{principals, Database},
     domain::{Principal, PrincipalId},
     error::ApiError,
     tls::{ClientVerifier, PeerCertificate},
 };
 
-/// Per-principal request limits. Buckets live in this instance only: several instances
-/// behind a load balancer each allow the configured rate (documented in docs/operations.md).
+/// Request limits, per certificate before identity and per principal after it. Buckets
+/// live in this instance only: several instances behind a load balancer each allow the
+/// configured rate (documented in docs/operations.md).
 pub struct RateLimits {
-    limiter: DefaultKeyedRateLimiter<PrincipalId>,
+    /// Checked before anything else, so that a certificate the gateway does not know (or
+    /// no longer accepts) costs no database query beyond its quota.
+    by_certificate: DefaultKeyedRateLimiter<String>,
+    by_principal: DefaultKeyedRateLimiter<PrincipalId>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -43,18 +48,32 @@ impl std::fmt::Debug for RateLimits {
 
 impl RateLimits {
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        let quota = Quota::per_second(per_second).allow_burst(burst);
         Self {
-            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            by_certificate: RateLimiter::keyed(quota),
+            by_principal: RateLimiter::keyed(quota),
         }
     }
 
-    fn check(&self, principal: &PrincipalId) -> Result<(), ApiError> {
-        self.limiter.check_key(principal).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+    fn check_certificate(&self, certificate: &PeerCertificate) -> Result<(), ApiError> {
+        let checked = self.by_certificate.check_key(&certificate.sha256);
+        // Certificates are issued by the programme's CAs, so the keys are bounded, but a
+        // long-running gateway sees many over the years.
+        if self.by_certificate.len() > 10_000 {
+            self.by_certificate.retain_recent();
+        }
+        checked.map_err(refusal)
+    }
+
+    fn check_principal(&self, principal: &PrincipalId) -> Result<(), ApiError> {
+        self.by_principal.check_key(principal).map_err(refusal)
+    }
+}
+
+fn refusal(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> ApiError {
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    ApiError::RateLimited {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
     }
 }
 
@@ -86,7 +105,22 @@ pub async fn identify(
         }
         // A response, not an `Err`: the outer middleware then sees the error on it and
         // renders the problem document with the request id.
-        Err(error) => Ok(req.error_response(error).map_into_right_body()),
+        Err(error) => {
+            // A certificate that identifies nobody will not identify anybody on the next
+            // request either: make the client start again with a new handshake, which the
+            // per-address admission counts.
+            let close = matches!(error.code(), "certificate_rejected" | "unknown_principal");
+            // A flood of these must not flood the trail (see `audit::refusals`).
+            req.extensions_mut().insert(RefusedBeforeUse);
+            let mut response = req.error_response(error);
+            if close {
+                response
+                    .response_mut()
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
+            }
+            Ok(response.map_into_right_body())
+        }
     }
 }
 
@@ -104,6 +138,7 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
                 "No client certificate on this connection.",
             )
         })?;
+    service.limits.check_certificate(&certificate)?;
     service
         .verifier
         .recheck(&certificate)
@@ -119,7 +154,7 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
 
     let principal = resolve(req, &service.database, &certificate).await?;
     tracing::Span::current().record("principal", principal.id.as_str());
-    service.limits.check(&principal.id)?;
+    service.limits.check_principal(&principal.id)?;
     Ok(Caller {
         principal,
         certificate,

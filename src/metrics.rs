@@ -2,7 +2,7 @@
 //! Labels carry route patterns and status codes only, never ids or request contents.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone, Debug)]
@@ -11,6 +11,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
     pub tls_client_certificate_rejections: IntCounterVec,
+    pub connections_refused: IntCounter,
+    pub refusals_coalesced: IntCounter,
 }
 
 impl Metrics {
@@ -40,7 +42,17 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let connections_refused = IntCounter::new(
+            "connections_refused_total",
+            "New connections closed before their TLS handshake: the peer address was over its rate",
+        )?;
+        let refusals_coalesced = IntCounter::new(
+            "refusals_coalesced_total",
+            "Refused requests counted into a later audit entry of their certificate, not given one each",
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(refusals_coalesced.clone()))?;
         registry.register(Box::new(http_request_duration.clone()))?;
         registry.register(Box::new(tls_client_certificate_rejections.clone()))?;
         Ok(Self {
@@ -48,6 +60,8 @@ impl Metrics {
             http_requests,
             http_request_duration,
             tls_client_certificate_rejections,
+            connections_refused,
+            refusals_coalesced,
         })
     }
 

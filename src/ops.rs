@@ -6,7 +6,11 @@ use std::net::TcpListener;
 use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
-use crate::{audit::AuditLog, db::Database, metrics::Metrics};
+use crate::{
+    audit::{AuditLog, WriterCondition},
+    db::Database,
+    metrics::Metrics,
+};
 
 pub fn server(
     listener: TcpListener,
@@ -35,7 +39,7 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
-/// Ready when the database answers and the audit writer runs: without either, every
+/// Ready when the database answers and the audit writer can write: without either, every
 /// request would be refused.
 async fn ready(database: web::Data<Database>, audit_log: web::Data<AuditLog>) -> HttpResponse {
     let database_ok = match database.ping().await {
@@ -45,11 +49,12 @@ async fn ready(database: web::Data<Database>, audit_log: web::Data<AuditLog>) ->
             false
         }
     };
-    let writer_ok = audit_log.is_running();
+    let writer = audit_log.condition(&database).await;
+    let writer_ok = writer == WriterCondition::Ok;
     let body = json!({
         "status": if database_ok && writer_ok { "ready" } else { "unavailable" },
         "database": if database_ok { "ok" } else { "unreachable" },
-        "audit_writer": if writer_ok { "ok" } else { "stopped" },
+        "audit_writer": writer.as_str(),
     });
     if database_ok && writer_ok {
         HttpResponse::Ok().json(body)

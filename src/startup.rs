@@ -2,27 +2,40 @@
 //! ops listener. Binds both listeners before returning, so the caller learns the real
 //! ports (tests bind port 0).
 
-use std::{any::Any, net::TcpListener, sync::Arc, time::Duration};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
+use actix_http::{HttpService, TlsAcceptorConfig};
+use actix_server::ServerBuilder;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::{
-    dev::{Extensions, Server},
+    dev::{AppConfig, Extensions, Server},
     middleware::from_fn,
     rt::net::TcpStream,
-    web, App, HttpResponse, HttpServer,
+    web, App, HttpResponse,
 };
 use anyhow::Context;
 
 use crate::{
     app::Gateway,
-    audit::{checkpoint::CheckpointSigner, checkpointer, AuditLog},
+    audit::{
+        checkpoint::CheckpointSigner,
+        checkpointer,
+        refusals::{self, Refusals},
+        AuditLog,
+    },
     config::Settings,
     db::{records, Database},
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
-    ops, routes, telemetry,
-    tls::{self, ClientVerifier, PeerCertificate},
+    ops,
+    routes::{
+        self,
+        deadline::{self, RequestReadTimeout},
+    },
+    telemetry,
+    tls::{self, ClientVerifier, ConnectionAdmission, PeerCertificate},
 };
 
 /// How often the CRL file is checked for changes; revocations take effect within this.
@@ -37,6 +50,8 @@ pub struct Application {
     ops_server: Server,
     crl_watch: tokio::task::JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
+    refusals: Arc<Refusals>,
+    refusal_writer: tokio::task::JoinHandle<()>,
     audit_log: AuditLog,
     audit_writer: std::thread::JoinHandle<()>,
     database: Database,
@@ -83,7 +98,16 @@ impl Application {
                 settings.limits.per_principal_burst,
             )),
         };
-        let server = api_server(settings, gateway, identity, metrics.clone(), listener)?;
+        let refusals = Arc::new(Refusals::default());
+        let refusal_writer = refusals::spawn_writer(Arc::clone(&refusals), audit_log.clone());
+        let server = api_server(
+            settings,
+            gateway,
+            identity,
+            Arc::clone(&refusals),
+            metrics.clone(),
+            listener,
+        )?;
         let ops_server = ops::server(ops_listener, database.clone(), audit_log.clone(), metrics)?;
         let crl_watch = verifier.watch(CRL_POLL);
         let checkpoints = checkpointer::spawn(
@@ -100,6 +124,8 @@ impl Application {
             ops_server,
             crl_watch,
             checkpoints,
+            refusals,
+            refusal_writer,
             audit_log,
             audit_writer,
             database,
@@ -125,7 +151,10 @@ impl Application {
         ops_handle.stop(true).await;
         self.crl_watch.abort();
         self.checkpoints.abort();
+        self.refusal_writer.abort();
         let _ = ops.await;
+        // Refusals counted in the last second are written before the writer stops.
+        self.refusals.write_due(&self.audit_log, None).await;
 
         // Every request has been answered, so nothing waits on the writer; dropping our
         // handle lets it finish once no clone is left. Bounded, so shutdown cannot hang.
@@ -185,47 +214,98 @@ fn bind(key: &str, address: std::net::SocketAddr) -> anyhow::Result<(TcpListener
 }
 
 /// The mutual-TLS API and console. Middleware, outermost last: request id and metrics; the
-/// audit entry (durable before the response leaves); the console's headers and refusal
+/// body's read deadline; the audit entry (durable before the response leaves); the console's headers and refusal
 /// pages; problem documents; identity; the console's cross-site guard.
+///
+/// Built on actix-server directly rather than `HttpServer`, which offers no place between
+/// accepting a connection and its TLS handshake: here each new connection first passes
+/// [`ConnectionAdmission`] (by peer address), then a bounded handshake, then HTTP with a
+/// bounded time to read each request.
 fn api_server(
     settings: &Settings,
     gateway: Gateway,
     identity: IdentityService,
+    refusals: Arc<Refusals>,
     metrics: Metrics,
     listener: TcpListener,
 ) -> anyhow::Result<Server> {
     let tls_config = tls::server_config(&settings.tls, Arc::clone(&identity.verifier))
         .context("tls.cert / tls.key")?;
+    let limits = settings.limits.clone();
+    let admission = Arc::new(ConnectionAdmission::new(
+        limits.per_address_connections_rps,
+        limits.per_address_connections_burst,
+        metrics.connections_refused.clone(),
+    ));
     let gateway = web::Data::new(gateway);
     let identity = web::Data::new(identity);
+    let refusals = web::Data::from(refusals);
     let metrics = web::Data::new(metrics);
     let openapi = web::Data::new(routes::OpenApiJson::build()?);
-    let max_body_bytes = settings.limits.max_body_bytes;
-    Ok(HttpServer::new(move || {
+    let read_timeout = web::Data::new(RequestReadTimeout(limits.request_read_timeout));
+    let app = move || {
         App::new()
             .app_data(gateway.clone())
             .app_data(identity.clone())
+            .app_data(refusals.clone())
             .app_data(metrics.clone())
-            .configure(routes::configure(max_body_bytes, openapi.clone()))
+            .app_data(read_timeout.clone())
+            .configure(routes::configure(limits.max_body_bytes, openapi.clone()))
             .default_service(web::to(HttpResponse::NotFound))
             .wrap(from_fn(routes::console::guard))
             .wrap(from_fn(identity::identify))
             .wrap(from_fn(error::render_problems))
             .wrap(from_fn(routes::console::present))
             .wrap(from_fn(routes::record_requests))
+            .wrap(from_fn(deadline::bound_body_read))
             .wrap(from_fn(telemetry::observe_request))
-    })
-    .on_connect(attach_peer_certificate)
-    .listen_rustls_0_23(listener, tls_config)?
-    .run())
+    };
+
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let builder = ServerBuilder::default()
+        .workers(workers)
+        // The limit is per worker; the setting is for the listener as a whole.
+        .max_concurrent_connections(settings.limits.max_connections.div_ceil(workers));
+    let shutdown = builder.graceful_shutdown_signal();
+    let (handshake_timeout, request_read_timeout) = (
+        settings.limits.handshake_timeout,
+        settings.limits.request_read_timeout,
+    );
+    let server = builder.listen("concordat-api", listener, move || {
+        let shutdown = shutdown.clone();
+        let http = HttpService::build()
+            .client_request_timeout(request_read_timeout)
+            // Idle kept-alive connections close when the server starts to stop.
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .on_connect_ext(attach_peer_certificate)
+            // The app config only supplies a fallback host for URL generation, which the
+            // gateway never does; `Host` headers decide the console's same-origin check.
+            .finish(map_config(
+                app().into_factory().map_err(|error| error.error_response()),
+                |()| AppConfig::default(),
+            ))
+            .rustls_0_23_with_config(
+                tls_config.clone(),
+                TlsAcceptorConfig::default().handshake_timeout(handshake_timeout),
+            )
+            .map_err(|_| ());
+        let admission = Arc::clone(&admission);
+        fn_service(move |stream: TcpStream| {
+            let admitted = admission.admit(stream.peer_addr().ok().map(|peer| peer.ip()));
+            // Dropping a refused stream closes it before any TLS is read.
+            std::future::ready(if admitted { Ok(stream) } else { Err(()) })
+        })
+        .and_then(http)
+    })?;
+    Ok(server.run())
 }
 
 /// Parses the client certificate once per connection and keeps it with the connection,
 /// where the identity middleware finds it for each request.
-fn attach_peer_certificate(connection: &dyn Any, data: &mut Extensions) {
-    let Some(stream) = connection.downcast_ref::<TlsStream<TcpStream>>() else {
-        return;
-    };
+fn attach_peer_certificate(stream: &TlsStream<TcpStream>, data: &mut Extensions) {
     let (_, session) = stream.get_ref();
     if let Some(chain) = session.peer_certificates() {
         match PeerCertificate::from_chain(chain) {

@@ -4,8 +4,6 @@
 //! may ask for too. Each is itself audited: by the caller's edge once the call is over, or,
 //! for an export and a review, by the use case before the first byte or the change.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -581,15 +579,19 @@ pub struct Alert {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Alerts {
+    /// Newest first.
     pub alerts: Vec<Alert>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
-fn break_glass_reads() -> Filter {
-    Filter {
-        action: Some(Action::RecordsRead),
-        break_glass: Some(true),
-        ..Filter::default()
-    }
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Alerts per page, 1 to 1000; 100 when absent.
+    pub limit: Option<i64>,
 }
 
 /// An alert is an emergency read the gateway decided on, granted or refused: an attempt
@@ -604,20 +606,36 @@ fn is_overdue(at: Timestamp, now: Timestamp) -> bool {
     at < now.hours_before(REVIEW_WITHIN_HOURS)
 }
 
-/// Break-glass reads and attempts not yet reviewed, oldest first.
-pub async fn alerts(gateway: &Gateway, call: &Call) -> Result<Alerts, AppError> {
+/// Break-glass reads and attempts not yet reviewed, newest first, a page at a time.
+pub async fn alerts(
+    gateway: &Gateway,
+    call: &Call,
+    query: AlertsQuery,
+) -> Result<Alerts, AppError> {
     auditor(call)?;
-    let (rows, reviewed): (_, BTreeSet<LeafIndex>) = gateway
-        .database
-        .run(|conn| {
-            let rows = every_entry(conn, &break_glass_reads(), is_alert)?;
-            Ok((rows, alerts::reviewed(conn)?))
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be between 1 and 1000"));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|raw| {
+            raw.parse()
+                .map(LeafIndex)
+                .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))
         })
+        .transpose()?;
+    // One more than the page, to learn whether another follows.
+    let mut rows = gateway
+        .database
+        .run(move |conn| alerts::unreviewed(conn, before, limit + 1))
         .await?;
+    let more = i64::try_from(rows.len()).is_ok_and(|n| n > limit);
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
     let now = Timestamp::now();
-    let alerts = rows
+    let alerts: Vec<Alert> = rows
         .iter()
-        .filter(|row| !reviewed.contains(&row.index()))
         .map(|row| {
             let entry = decode(row)?;
             Ok(Alert {
@@ -631,7 +649,13 @@ pub async fn alerts(gateway: &Gateway, call: &Call) -> Result<Alerts, AppError> 
             })
         })
         .collect::<Result<_, AppError>>()?;
-    Ok(Alerts { alerts })
+    let next_cursor = more
+        .then(|| alerts.last().map(|alert| alert.leaf_index.to_string()))
+        .flatten();
+    Ok(Alerts {
+        alerts,
+        next_cursor,
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

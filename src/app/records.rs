@@ -20,17 +20,21 @@ use super::{
 use crate::{
     audit::{Decision, LeafIndex, Receipt},
     crypto::Keyring,
-    db::{agencies, records, subjects, Database},
+    db::{
+        agencies,
+        records::{self, RecordCursor, RecordFilter},
+        subjects, Database,
+    },
     domain::{
         agreement::Agreement,
-        consent::{effective_at, ConsentLevel, ConsentVersion},
+        consent::{effective_at, ConsentLevel, EffectiveConsent},
         purpose::Purpose,
         record::RecordId,
         record_type::{RecordType, RecordTypes},
         subject::SubjectId,
         AgencyId, AgencyKind, Principal, Role, Timestamp,
     },
-    policy::{self, AccessRequest, Refusal},
+    policy::{self, AccessRequest, Refusal, TypeDecision},
     redaction,
 };
 
@@ -39,6 +43,12 @@ use crate::{
 const JUSTIFICATION_FIELD: &str = "Concordat-Break-Glass";
 const MIN_JUSTIFICATION: usize = 20;
 const MAX_JUSTIFICATION: usize = 2000;
+/// Records per page of a read when the caller names no limit, and the most it may name.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+/// Sealed payload bytes one page may open before it ends early: a page of large records is
+/// shorter, so no read decrypts more than about this (plus one record).
+const PAGE_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +84,10 @@ pub struct ReadRequest {
     pub record_type: Option<String>,
     /// RFC 3339: only records that occurred at or after.
     pub since: Option<String>,
+    /// Records per page, 1 to 200; 50 when absent.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// The justification of an emergency (break-glass) read.
     pub justification: Option<String>,
 }
@@ -130,7 +144,10 @@ pub struct Disclosure {
     pub purpose: Purpose,
     pub consent: ConsentApplied,
     pub break_glass: bool,
+    /// Newest first; records not shared with the caller's agency are left out.
     pub records: Vec<ReleasedRecord>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The read's answer: [`Disclosure`] and then the receipt of its audit entry, whose
@@ -289,9 +306,8 @@ pub async fn read(
     request: ReadRequest,
 ) -> Result<RecordsResponse, AppError> {
     let asked = ask(gateway, call, request)?;
-    let now = OffsetDateTime::now_utc();
     let standing = load(gateway, &asked).await?;
-    let consent = effective_at(&standing.consents, now);
+    let consent = standing.consent;
     call.audit
         .annotate(|entry| entry.consent_version = consent.version.map(i64::from));
     let access = AccessRequest {
@@ -314,6 +330,7 @@ pub async fn read(
         },
         break_glass: asked.break_glass,
         records: release.records,
+        next_cursor: standing.next.as_ref().map(cursor_text),
     };
     let disclosed = serde_json::to_vec(&disclosure).map_err(AppError::internal)?;
     call.audit.annotate(|entry| {
@@ -342,8 +359,8 @@ struct Asked<'a> {
     subject: SubjectId,
     purpose: Purpose,
     break_glass: bool,
-    record_type: Option<String>,
-    since: Option<Timestamp>,
+    filter: RecordFilter,
+    limit: usize,
 }
 
 /// Parses a read and refuses what can be refused before anything about the subject is
@@ -387,31 +404,69 @@ fn ask<'a>(gateway: &Gateway, call: &'a Call, request: ReadRequest) -> Result<As
                 .ok_or_else(|| AppError::invalid("since", "must be an RFC 3339 date and time"))
         })
         .transpose()?;
+    let limit = request.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be between 1 and 200"));
+    }
+    let after = request
+        .cursor
+        .as_deref()
+        .map(|raw| {
+            parse_cursor(raw)
+                .ok_or_else(|| AppError::invalid("cursor", "is not a cursor from this API"))
+        })
+        .transpose()?;
     Ok(Asked {
         principal,
         subject,
         purpose,
         break_glass,
-        record_type: request.record_type,
-        since,
+        filter: RecordFilter {
+            record_type: request.record_type,
+            since,
+            after,
+        },
+        limit: usize::try_from(limit).unwrap_or(1),
+    })
+}
+
+/// A page's cursor as the caller sees it: `<occurred, µs since the epoch>.<record id>`.
+fn cursor_text(cursor: &RecordCursor) -> String {
+    format!("{}.{}", cursor.occurred_at.micros(), cursor.id)
+}
+
+fn parse_cursor(raw: &str) -> Option<RecordCursor> {
+    let (micros, id) = raw.split_once('.')?;
+    Some(RecordCursor {
+        occurred_at: Timestamp::from_micros(micros.parse().ok()?),
+        id: RecordId::parse(id).ok()?,
     })
 }
 
 /// Everything a read decides by, read afresh for each call.
 struct Standing {
-    consents: Vec<ConsentVersion>,
+    /// The consent in force now.
+    consent: EffectiveConsent,
     in_force: Arc<Vec<Agreement>>,
+    /// This page of the subject's records.
     records: Vec<records::Record>,
+    next: Option<RecordCursor>,
 }
 
 async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError> {
-    let (keys, types, memo, subject, wanted, since) = (
+    let (keys, types, memo, subject, filter, limit) = (
         gateway.keys.clone(),
         gateway.record_types.clone(),
         gateway.agreements_in_force.clone(),
         asked.subject.clone(),
-        asked.record_type.clone(),
-        asked.since,
+        asked.filter.clone(),
+        asked.limit,
+    );
+    let (recipient, roles, purpose, break_glass) = (
+        asked.principal.agency.clone(),
+        asked.principal.roles.clone(),
+        asked.purpose,
+        asked.break_glass,
     );
     gateway
         .database
@@ -419,10 +474,43 @@ async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError
             if subjects::summary(conn, &subject)?.is_none() {
                 return Ok(None);
             }
+            let consents = subjects::consent_versions(conn, &subject)?;
+            let in_force = memo.in_force(conn, &types, today())?;
+            let consent = effective_at(&consents, OffsetDateTime::now_utc());
+            let access = AccessRequest {
+                recipient: &recipient,
+                roles: &roles,
+                purpose,
+                break_glass,
+                consent: &consent,
+                agreements: &in_force,
+            };
+            // The same rule `release` applies: a record is left out when no share covers
+            // its holder and type. Known before its payload is opened, so a page boundary
+            // can be placed without revealing a record the reader is not shown.
+            let shown = |holder: &str, record_type: &str| match (
+                AgencyId::parse(holder),
+                types.get(record_type),
+            ) {
+                (Ok(holder), Some(record_type)) => {
+                    policy::decide(&access, &holder, record_type) != TypeDecision::Omitted
+                }
+                _ => false,
+            };
+            let page = records::page_for_subject(
+                conn,
+                &keys,
+                &subject,
+                &filter,
+                limit,
+                PAGE_BUDGET_BYTES,
+                shown,
+            )?;
             Ok(Some(Standing {
-                consents: subjects::consent_versions(conn, &subject)?,
-                in_force: memo.in_force(conn, &types, today())?,
-                records: records::for_subject(conn, &keys, &subject, wanted.as_deref(), since)?,
+                consent,
+                in_force,
+                records: page.records,
+                next: page.next,
             }))
         })
         .await?

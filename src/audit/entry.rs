@@ -57,6 +57,9 @@ pub struct PendingEntry {
     /// `"<agreement id>@<version>"` for each agreement applied.
     pub agreements: Vec<String>,
     pub consent_version: Option<i64>,
+    /// For an entry that stands for several refused requests (see `audit::refusals`),
+    /// how many.
+    pub refusals: Option<u64>,
     /// `"type.field:category"` released.
     pub released: Vec<String>,
     /// `"type.field:category"` withheld.
@@ -85,6 +88,7 @@ impl PendingEntry {
             record_ids: Vec::new(),
             agreements: Vec::new(),
             consent_version: None,
+            refusals: None,
             released: Vec::new(),
             withheld: Vec::new(),
             break_glass: false,
@@ -110,6 +114,7 @@ impl PendingEntry {
             record_ids: self.record_ids,
             agreements: self.agreements,
             consent_version: self.consent_version,
+            refusals: self.refusals,
             released: self.released,
             withheld: self.withheld,
             break_glass: self.break_glass,
@@ -142,6 +147,10 @@ pub struct AuditEntry {
     pub purpose: Option<String>,
     pub reason: String,
     pub record_ids: Vec<String>,
+    /// How many refused requests this entry stands for, when more than one: absent from
+    /// every other entry (so entries written before it existed keep their hashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusals: Option<u64>,
     /// `"type.field:category"` released.
     pub released: Vec<String>,
     pub request_id: String,
@@ -348,10 +357,32 @@ mod tests {
     }
 
     #[test]
+    fn only_an_entry_standing_for_several_refusals_has_the_member() {
+        let plain = String::from_utf8(sample().leaf_data().unwrap()).unwrap();
+        assert!(!plain.contains("refusals"), "{plain}");
+        let mut coalesced = sample();
+        coalesced.refusals = Some(499);
+        let data = coalesced.leaf_data().unwrap();
+        let text = std::str::from_utf8(&data).unwrap();
+        assert!(
+            text.contains(r#""record_ids":[],"refusals":499,"released":"#),
+            "{text}"
+        );
+        assert_eq!(AuditEntry::from_leaf_data(&data).unwrap(), coalesced);
+        let explicit_null = plain.replacen(r#""released":"#, r#""refusals":null,"released":"#, 1);
+        assert_eq!(
+            AuditEntry::from_leaf_data(explicit_null.as_bytes()),
+            Err(LeafDataError::NotCanonical)
+        );
+    }
+
+    #[test]
     fn members_are_declared_in_canonical_order() {
-        let value = serde_json::to_value(sample()).unwrap();
+        let mut entry = sample();
+        entry.refusals = Some(2);
+        let value = serde_json::to_value(&entry).unwrap();
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
-        let text = String::from_utf8(sample().leaf_data().unwrap()).unwrap();
+        let text = String::from_utf8(entry.leaf_data().unwrap()).unwrap();
         let mut positions: Vec<usize> = keys
             .iter()
             .map(|k| text.find(&format!("\"{k}\":")).unwrap())
@@ -363,7 +394,7 @@ mod tests {
         };
         assert_eq!(positions, sorted, "members out of order in {text}");
         positions.dedup();
-        assert_eq!(positions.len(), 20);
+        assert_eq!(positions.len(), 21);
     }
 
     proptest! {
@@ -373,8 +404,10 @@ mod tests {
             justification in proptest::option::of(any::<String>()),
             released in proptest::collection::vec(any::<String>(), 0..4),
             version in proptest::option::of(-(1i64 << 53)..(1i64 << 53)),
+            refusals in proptest::option::of(2u64..1_000_000),
         ) {
             let mut entry = sample();
+            entry.refusals = refusals;
             entry.reason = reason;
             entry.justification = justification;
             entry.released = released;

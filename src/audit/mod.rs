@@ -1,4 +1,5 @@
-//! The audit trail: every request that reaches the application leaves exactly one entry,
+//! The audit trail: every request that reaches the application leaves exactly one entry
+//! (or, for a flood of refusals before use, is counted in one: see [`refusals`]),
 //! appended to an RFC 9162 Merkle tree, durable before the response leaves, with signed
 //! checkpoints an outside witness can hold the gateway to.
 //!
@@ -8,6 +9,7 @@
 //! - `store` (private writes) and `writer`: storage and the group-commit writer;
 //! - [`action`]: the closed vocabulary of audited actions;
 //! - [`recorder`]: the one entry of one call, and the record-before-change rule;
+//! - [`refusals`]: a flood of refusals before use, counted into few entries;
 //! - [`verify`] and [`export`]: what auditors and the CLI run.
 
 pub mod action;
@@ -17,11 +19,12 @@ pub mod entry;
 pub mod export;
 pub mod merkle;
 pub mod recorder;
+pub mod refusals;
 pub mod store;
 pub mod verify;
 mod writer;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,6 +76,31 @@ pub enum AuditError {
 pub struct AuditLog {
     jobs: mpsc::Sender<writer::Job>,
     append_timeout: Duration,
+    health: Arc<writer::Health>,
+}
+
+/// Whether the writer can make entries durable, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterCondition {
+    Ok,
+    /// Its last batch failed; storage may have refused it (full, read-only, refused rows).
+    Failing,
+    /// A batch has been in flight for longer than the append timeout (a lock held, storage
+    /// hanging): requests are being refused meanwhile.
+    Stalled,
+    /// The writer thread has stopped.
+    Stopped,
+}
+
+impl WriterCondition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failing => "failing",
+            Self::Stalled => "stalled",
+            Self::Stopped => "stopped",
+        }
+    }
 }
 
 impl AuditLog {
@@ -83,13 +111,18 @@ impl AuditLog {
         append_timeout: Duration,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (jobs, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let handle = std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || writer::run(database, receiver))?;
+        let health = Arc::new(writer::Health::default());
+        let handle = {
+            let health = Arc::clone(&health);
+            std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || writer::run(database, receiver, &health))?
+        };
         Ok((
             Self {
                 jobs,
                 append_timeout,
+                health,
             },
             handle,
         ))
@@ -131,5 +164,31 @@ impl AuditLog {
 
     pub fn is_running(&self) -> bool {
         !self.jobs.is_closed()
+    }
+
+    /// The writer's condition. While it is failing, this probes storage (an append rolled
+    /// back, see [`store::probe_append`]) and reports `Ok` once one succeeds, so that an
+    /// instance taken out of service becomes ready again when storage recovers, before any
+    /// request reaches it.
+    pub async fn condition(&self, database: &Database) -> WriterCondition {
+        if !self.is_running() {
+            return WriterCondition::Stopped;
+        }
+        if self.health.busy_for() > self.append_timeout {
+            return WriterCondition::Stalled;
+        }
+        if !self.health.is_failing() {
+            return WriterCondition::Ok;
+        }
+        match database.run(store::probe_append).await {
+            Ok(()) => {
+                self.health.recovered();
+                WriterCondition::Ok
+            }
+            Err(error) => {
+                tracing::warn!(%error, "audit storage still refuses appends");
+                WriterCondition::Failing
+            }
+        }
     }
 }

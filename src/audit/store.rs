@@ -138,6 +138,38 @@ pub(super) fn append_batch(
     })
 }
 
+/// Whether an entry could be appended now: inserts one row into the trail's table, under
+/// the same lock as the writer, and rolls it back, so nothing is left. Readiness asks this
+/// while the writer's appends are failing, to learn without waiting for traffic (which a
+/// load balancer holds back from an instance that is not ready) when storage is back.
+pub fn probe_append(conn: &mut DbConnection) -> Result<(), DbError> {
+    let probed = crate::db::exclusive(conn, crate::db::LockKey::AuditAppend, |conn| {
+        let row = EntryRow {
+            leaf_index: stored(LeafIndex(tree_size(conn)?)),
+            time_micros: Timestamp::now().micros(),
+            request_id: String::new(),
+            principal_id: None,
+            agency_id: None,
+            subject_id: None,
+            action: String::new(),
+            decision: Decision::Error.as_str().to_owned(),
+            purpose: None,
+            break_glass: false,
+            leaf_data: Vec::new(),
+        };
+        diesel::insert_into(audit_entries::table)
+            .values(&row)
+            .execute(conn)?;
+        // The error that makes `exclusive` roll the row back.
+        Err::<(), _>(DbError::Query(diesel::result::Error::RollbackTransaction))
+    });
+    match probed {
+        Err(DbError::Query(diesel::result::Error::RollbackTransaction)) => Ok(()),
+        Err(error) => Err(error),
+        Ok(()) => Ok(()),
+    }
+}
+
 fn append_locked(conn: &mut DbConnection, batch: Vec<Append>) -> Result<Vec<Appended>, DbError> {
     let size = tree_size(conn)?;
     let mut peak_hashes = Vec::new();

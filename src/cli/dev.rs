@@ -349,10 +349,7 @@ fn submit_sample_records(database: &Database, keys: &Keyring) -> anyhow::Result<
         else {
             continue;
         };
-        if !database
-            .run_blocking(|conn| records::for_subject(conn, keys, &subject, None, None))?
-            .is_empty()
-        {
+        if database.run_blocking(|conn| records::any_for_subject(conn, &subject))? {
             continue;
         }
         for (holder, record_type, occurred, data) in sample_records() {

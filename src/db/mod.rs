@@ -223,6 +223,17 @@ impl Database {
         work(&mut *self.pool.get()?)
     }
 
+    /// A connection of its own, outside the pool, for a long-lived worker (the audit
+    /// writer) that must never wait behind requests for a pooled one, nor take one from
+    /// them.
+    pub fn dedicated_connection(&self) -> Result<DbConnection, DbError> {
+        ConnectionManager {
+            url: self.url.clone(),
+        }
+        .establish()
+        .map_err(|e| DbError::Connect(e.to_string()))
+    }
+
     /// Applies pending migrations for this backend and returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         self.run_blocking(|conn| match conn {

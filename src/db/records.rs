@@ -114,32 +114,190 @@ pub fn insert(conn: &mut DbConnection, record: &SealedRecord) -> Result<(), DbEr
     Ok(())
 }
 
-/// The subject's records, oldest first, optionally of one type and since an instant. Fails
-/// as [`DbError::Corrupt`] if any of them does not open where it now stands.
-pub fn for_subject(
+/// Which of a subject's records a read asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    /// Only records of this type.
+    pub record_type: Option<String>,
+    /// Only records that occurred at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Only records after this one, newest first: where the previous page ended.
+    pub after: Option<RecordCursor>,
+}
+
+/// Where a page of records ended: the next page starts with the record after this one in
+/// newest-first order (occurred, then id, both descending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCursor {
+    pub occurred_at: Timestamp,
+    pub id: RecordId,
+}
+
+/// One page of a subject's records, and where the next begins (`None` on the last page).
+#[derive(Debug)]
+pub struct RecordPage {
+    pub records: Vec<Record>,
+    pub next: Option<RecordCursor>,
+}
+
+/// A page of the subject's records, newest first, of which at most `limit` are `shown`
+/// to the reader (`shown(holder, type)`: the rules' answer, decided without opening the
+/// record). Records not shown that fall within the page are opened too, so the read's
+/// audit entry can account for them. The page also ends once the payloads opened reach
+/// `budget` bytes, or it has considered `MAX_CONSIDERED` records (it always holds at least
+/// one), so one read can neither decrypt a subject's whole history nor hold a connection
+/// for long. `next` is set only when a record the reader would be shown follows: a record
+/// that is not shown is never revealed by a page boundary. Fails as [`DbError::Corrupt`] if
+/// a record does not open where it now stands.
+pub fn page_for_subject(
     conn: &mut DbConnection,
     keys: &Keyring,
     subject: &SubjectId,
-    record_type: Option<&str>,
-    since: Option<Timestamp>,
-) -> Result<Vec<Record>, DbError> {
-    let all = records::table
-        .filter(records::subject_id.eq(subject.as_str()))
-        .order((records::occurred_at, records::id));
-    let rows: Vec<RecordRow> = if record_type.is_none() && since.is_none() {
-        // The common read, on a statement prepared once.
-        super::on_concrete!(conn, |conn| all.select(RecordRow::as_select()).load(conn))?
-    } else {
-        let mut query = all.select(RecordRow::as_select()).into_boxed();
-        if let Some(record_type) = record_type {
-            query = query.filter(records::record_type.eq(record_type.to_owned()));
-        }
-        if let Some(since) = since {
-            query = query.filter(records::occurred_at.ge(since.micros()));
-        }
-        query.load(conn)?
+    filter: &RecordFilter,
+    limit: usize,
+    budget: usize,
+    shown: impl Fn(&str, &str) -> bool,
+) -> Result<RecordPage, DbError> {
+    let mut page = RecordPage {
+        records: Vec::new(),
+        next: None,
     };
-    rows.into_iter().map(|row| open(keys, row)).collect()
+    let (mut shown_count, mut opened) = (0usize, 0usize);
+    let mut after = filter.after.clone();
+    loop {
+        let rows = newest_first(
+            conn,
+            subject,
+            filter,
+            after.as_ref(),
+            limit.saturating_add(1),
+        )?;
+        if rows.is_empty() {
+            return Ok(page);
+        }
+        for row in rows {
+            let full = shown_count >= limit
+                || (!page.records.is_empty()
+                    && (opened >= budget || page.records.len() >= MAX_CONSIDERED));
+            if full {
+                if shown(&row.holder, &row.record_type)
+                    || any_shown_after(conn, subject, filter, after.as_ref(), &shown)?
+                {
+                    page.next = after;
+                }
+                return Ok(page);
+            }
+            shown_count += usize::from(shown(&row.holder, &row.record_type));
+            opened = opened.saturating_add(row.payload.len());
+            after = Some(RecordCursor {
+                occurred_at: Timestamp::from_micros(row.occurred_at),
+                id: RecordId::parse(&row.id).map_err(DbError::Corrupt)?,
+            });
+            page.records.push(open(keys, row)?);
+        }
+    }
+}
+
+/// Most records one page considers, shown or not.
+const MAX_CONSIDERED: usize = 1000;
+
+/// Up to `fetch` of the subject's records after `after`, newest first.
+fn newest_first(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    filter: &RecordFilter,
+    after: Option<&RecordCursor>,
+    fetch: usize,
+) -> Result<Vec<RecordRow>, DbError> {
+    let fetch = i64::try_from(fetch).unwrap_or(i64::MAX);
+    if filter.record_type.is_none() && filter.since.is_none() && after.is_none() {
+        // The common read, on a statement prepared once.
+        let query = records::table
+            .filter(records::subject_id.eq(subject.as_str()))
+            .order((records::occurred_at.desc(), records::id.desc()))
+            .limit(fetch);
+        return Ok(super::on_concrete!(conn, |conn| query
+            .select(RecordRow::as_select())
+            .load(conn))?);
+    }
+    Ok(matching(subject, filter, after)
+        .select(RecordRow::as_select())
+        .limit(fetch)
+        .load(conn)?)
+}
+
+/// Whether any record after `after` would be shown: read by holder and type only, a
+/// batch at a time, never opening a payload.
+fn any_shown_after(
+    conn: &mut DbConnection,
+    subject: &SubjectId,
+    filter: &RecordFilter,
+    after: Option<&RecordCursor>,
+    shown: &impl Fn(&str, &str) -> bool,
+) -> Result<bool, DbError> {
+    const BATCH: usize = 1000;
+    let mut after = after.cloned();
+    loop {
+        let rows: Vec<(i64, String, String, String)> = matching(subject, filter, after.as_ref())
+            .select((
+                records::occurred_at,
+                records::id,
+                records::holder,
+                records::record_type,
+            ))
+            .limit(i64::try_from(BATCH).unwrap_or(i64::MAX))
+            .load(conn)?;
+        if rows
+            .iter()
+            .any(|(_, _, holder, record_type)| shown(holder, record_type))
+        {
+            return Ok(true);
+        }
+        match rows.last() {
+            Some((at, id, _, _)) if rows.len() == BATCH => {
+                after = Some(RecordCursor {
+                    occurred_at: Timestamp::from_micros(*at),
+                    id: RecordId::parse(id).map_err(DbError::Corrupt)?,
+                });
+            }
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// The subject's records that `filter` asks for, after `after`, newest first.
+fn matching<'a>(
+    subject: &SubjectId,
+    filter: &RecordFilter,
+    after: Option<&RecordCursor>,
+) -> records::BoxedQuery<'a, <DbConnection as Connection>::Backend> {
+    let mut query = records::table
+        .filter(records::subject_id.eq(subject.as_str().to_owned()))
+        .order((records::occurred_at.desc(), records::id.desc()))
+        .into_boxed();
+    if let Some(record_type) = &filter.record_type {
+        query = query.filter(records::record_type.eq(record_type.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(records::occurred_at.ge(since.micros()));
+    }
+    if let Some(after) = after {
+        let at = after.occurred_at.micros();
+        query = query.filter(
+            records::occurred_at.lt(at).or(records::occurred_at
+                .eq(at)
+                .and(records::id.lt(after.id.as_str().to_owned()))),
+        );
+    }
+    query
+}
+
+/// Whether the subject has any record at all (development mode seeds only empty subjects).
+pub fn any_for_subject(conn: &mut DbConnection, subject: &SubjectId) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        records::table.filter(records::subject_id.eq(subject.as_str())),
+    ))
+    .get_result(conn)?)
 }
 
 fn open(keys: &Keyring, row: RecordRow) -> Result<Record, DbError> {

@@ -10,8 +10,8 @@ use actix_web::{
 };
 
 use crate::app::audit::{
-    AccessReport, Alerts, ConsistencyProof, ConsistencyQuery, EntryWithProof, ExportQuery,
-    ReviewRequest, Reviewed, SearchQuery, SearchResults, TreeSizeQuery,
+    AccessReport, Alerts, AlertsQuery, ConsistencyProof, ConsistencyQuery, EntryWithProof,
+    ExportQuery, ReviewRequest, Reviewed, SearchQuery, SearchResults, TreeSizeQuery,
 };
 use crate::{
     app::{audit, Call, Gateway},
@@ -109,10 +109,17 @@ pub async fn export(
         .streaming(body))
 }
 
-#[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit",
-    responses((status = 200, description = "Break-glass reads and refused attempts not yet reviewed, oldest first", body = Alerts)))]
-pub async fn alerts(call: Call, gateway: web::Data<Gateway>) -> Result<Json<Alerts>, ApiError> {
-    Ok(Json(audit::alerts(&gateway, &call).await?))
+#[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit", params(AlertsQuery),
+    responses((status = 200, description = "Break-glass reads and refused attempts not yet reviewed, newest first, a page at a time", body = Alerts),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn alerts(
+    call: Call,
+    gateway: web::Data<Gateway>,
+    query: Query<AlertsQuery>,
+) -> Result<Json<Alerts>, ApiError> {
+    Ok(Json(
+        audit::alerts(&gateway, &call, query.into_inner()).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/audit/alerts/{leaf_index}/review", tag = "audit",

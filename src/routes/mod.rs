@@ -7,6 +7,7 @@ pub mod agreements;
 pub mod audit;
 pub mod consents;
 pub mod console;
+pub mod deadline;
 pub mod openapi;
 pub mod records;
 pub mod reports;

@@ -31,6 +31,10 @@ pub struct ReadQuery {
     record_type: Option<String>,
     /// RFC 3339: only records that occurred at or after.
     since: Option<String>,
+    /// Records per page, 1 to 200 (default 50); a page of large records may hold fewer.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/subjects/{subject_id}/records", tag = "records",
@@ -79,6 +83,8 @@ pub async fn read(
         purpose: query.purpose,
         record_type: query.record_type,
         since: query.since,
+        limit: query.limit,
+        cursor: query.cursor,
         justification,
     };
     let response = records::read(&gateway, &call, request).await?;

@@ -21,8 +21,12 @@ use ring::digest::{digest, SHA256};
 
 use crate::{
     app::Gateway,
-    audit::{Decision, Receipt, Recorder},
+    audit::{
+        refusals::{Admission, Refusals, RefusedBeforeUse},
+        Decision, Receipt, Recorder,
+    },
     error::{reason_code, ApiError},
+    metrics::Metrics,
     telemetry::RequestId,
     tls::PeerCertificate,
 };
@@ -56,9 +60,35 @@ pub async fn record_requests(
     let (request, response) = response.into_parts();
     let response = match recorder.receipt() {
         Some(receipt) => with_receipt(response, receipt),
+        None if counted_as_refusal(&request, &recorder, &response) => response,
         None => record_outcome(&request, &recorder, response).await,
     };
     Ok(ServiceResponse::new(request, response))
+}
+
+/// Whether this refusal before use is counted into a later entry rather than given one of
+/// its own (see [`Refusals`]). Only refusals (4xx) by the identity layer qualify; without a
+/// counter every request is recorded on its own.
+fn counted_as_refusal(request: &HttpRequest, recorder: &Recorder, response: &HttpResponse) -> bool {
+    if !response.status().is_client_error()
+        || request.extensions().get::<RefusedBeforeUse>().is_none()
+    {
+        return false;
+    }
+    let Some(refusals) = request.app_data::<web::Data<Refusals>>() else {
+        return false;
+    };
+    let mut entry = recorder.pending();
+    entry.decision = Decision::Denied;
+    entry.reason = reason_code(response);
+    let second = entry.time_micros.div_euclid(1_000_000);
+    let counted = refusals.admit(&entry, second) == Admission::Counted;
+    if counted {
+        if let Some(metrics) = request.app_data::<web::Data<Metrics>>() {
+            metrics.refusals_coalesced.inc();
+        }
+    }
+    counted
 }
 
 async fn record_outcome(

@@ -6,7 +6,9 @@
 //! the identity layer checks the certificate again on every request so that a revocation
 //! also reaches connections opened before it.
 
+mod admission;
 mod peer;
+pub use admission::ConnectionAdmission;
 pub use peer::describe;
 mod verifier;
 

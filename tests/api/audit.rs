@@ -9,7 +9,9 @@ use concordat::{
 };
 use futures_util::future::join_all;
 
-use crate::helpers::{problem, receipt, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    problem, readiness, receipt, refuse_audit_appends, spawn_app, spawn_app_with, TestApp,
+};
 
 fn request_id(response: &reqwest::Response) -> String {
     response.headers()["x-request-id"]
@@ -381,6 +383,39 @@ async fn when_the_audit_trail_cannot_be_written_nothing_is_disclosed() {
     assert_eq!(after.status(), 200);
     let entries = app.audit_entries().await;
     assert!(entries.iter().any(|e| e.request_id == request_id(&after)));
+}
+
+#[tokio::test]
+async fn when_storage_refuses_the_trail_nothing_leaves_readiness_fails_and_service_resumes() {
+    let app = spawn_app().await;
+    let mentor = app.client(
+        &app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
+            .await,
+    );
+    assert_eq!(app.whoami(&mentor).await.unwrap().status(), 200);
+    assert_eq!(readiness(&app).await.0, 200);
+    let before = app.audit_entries().await.len();
+
+    refuse_audit_appends(&app, true).await;
+    let refused = app.whoami(&mentor).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(!refused.headers().contains_key("concordat-audit-entry"));
+    assert_eq!(problem(refused).await["code"], "audit_unavailable");
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["audit_writer"], "failing");
+    // Nothing half-written: the refused batch left no entry and no node.
+    assert_eq!(app.audit_entries().await.len(), before);
+    app.verify().unwrap();
+
+    refuse_audit_appends(&app, false).await;
+    // Ready again before any request has reached the gateway: readiness itself found that
+    // storage takes appends.
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.whoami(&mentor).await.unwrap().status(), 200);
+    assert_eq!(app.audit_entries().await.len(), before + 1);
+    app.verify().unwrap();
 }
 
 #[tokio::test]

@@ -88,6 +88,12 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
             per_principal_rps: NonZeroU32::new(1000).unwrap(),
             per_principal_burst: NonZeroU32::new(1000).unwrap(),
             max_body_bytes: 64 * 1024,
+            // Tests open many connections from one address in quick succession.
+            per_address_connections_rps: NonZeroU32::new(10_000).unwrap(),
+            per_address_connections_burst: NonZeroU32::new(10_000).unwrap(),
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(3),
+            request_read_timeout: Duration::from_secs(5),
         },
         policy: PolicySettings {
             record_types: PathBuf::from("config/record-types.toml"),
@@ -532,4 +538,37 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Makes the database refuse (or, with `refuse = false`, accept again) every new row of the
+/// audit trail, as full or read-only storage would, for every connection: a trigger, which
+/// binds the gateway's own connections too whatever role they use.
+pub async fn refuse_audit_appends(app: &TestApp, refuse: bool) {
+    use diesel::connection::SimpleConnection;
+    let sql = match (&app.settings.database.url, refuse) {
+        (DatabaseUrl::Sqlite(_), true) => {
+            "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \
+             BEGIN SELECT RAISE(ABORT, 'storage refuses writes'); END;"
+        }
+        (DatabaseUrl::Sqlite(_), false) => "DROP TRIGGER refuse_appends;",
+        (DatabaseUrl::Postgres(_), true) => {
+            "CREATE FUNCTION refuse_appends() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'storage refuses writes'; END $$; \
+             CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \
+             FOR EACH ROW EXECUTE FUNCTION refuse_appends();"
+        }
+        (DatabaseUrl::Postgres(_), false) => {
+            "DROP TRIGGER refuse_appends ON audit_entries; DROP FUNCTION refuse_appends();"
+        }
+    };
+    app.database
+        .run(move |conn| Ok(conn.batch_execute(sql)?))
+        .await
+        .unwrap();
+}
+
+/// The ops listener's readiness: its status and body.
+pub async fn readiness(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = reqwest::get(app.ops_url("/health/ready")).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }

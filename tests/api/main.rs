@@ -10,8 +10,10 @@
 
 mod agreements;
 mod audit;
+mod authorisation;
 mod cli;
 mod console;
+mod edges;
 mod errors;
 mod helpers;
 mod identity;

@@ -22,6 +22,7 @@ struct Scene {
     subject: String,
     police: reqwest::Client,
     nurse: reqwest::Client,
+    scas: reqwest::Client,
     coordinator: reqwest::Client,
 }
 
@@ -83,6 +84,7 @@ async fn scene() -> Scene {
         subject,
         police,
         nurse,
+        scas,
         coordinator,
     }
 }
@@ -365,12 +367,12 @@ async fn holders_read_their_own_records_whole_and_unshared_types_are_absent() {
         .map(|r| r["type"].as_str().unwrap())
         .collect();
     // The NHS sees its own plan whole, and the police incident and ambulance call-out the
-    // agreement shares with it.
+    // agreement shares with it, newest first.
     assert_eq!(
         types,
-        ["health.crisis_plan", "police.incident", "ambulance.callout"]
+        ["ambulance.callout", "police.incident", "health.crisis_plan"]
     );
-    let plan = &body["records"][0];
+    let plan = &body["records"][2];
     assert_eq!(plan["data"]["diagnosis"], DIAGNOSIS);
     assert_eq!(plan["agreement_id"], Value::Null);
 
@@ -595,6 +597,149 @@ async fn the_access_report_lists_every_disclosure_of_the_subject() {
     assert_eq!(refused.status(), 403);
 }
 
+/// Reads every page of the subject's records with `limit`, following `next_cursor`, and
+/// returns the records' types page by page.
+async fn pages(scene: &Scene, client: &reqwest::Client, limit: u32) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = scene.app.url(&format!(
+            "/v1/subjects/{}/records?purpose=crisis_response&limit={limit}",
+            scene.subject
+        ));
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        pages.push(
+            body["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["type"].as_str().unwrap().to_owned())
+                .collect(),
+        );
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return pages,
+        }
+        assert!(pages.len() < 10, "the pages never end: {pages:?}");
+    }
+}
+
+#[tokio::test]
+async fn records_come_a_page_at_a_time_and_a_page_never_ends_before_a_record_not_shown() {
+    let scene = scene().await;
+    scene.consent("full", &[]).await;
+    // An older call-out: the oldest record, and one the police are not shown.
+    let response = scene
+        .scas
+        .post(scene.app.url(&format!("/v1/subjects/{}/records", scene.subject)))
+        .json(&json!({"type": "ambulance.callout", "occurred_at": "2026-02-01T01:00:00Z", "data": {
+            "attended_at": "2026-02-01T01:00:00Z", "conveyed_to": "St Mary's", "clinical_impression": "Fall"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    assert_eq!(
+        pages(&scene, &scene.nurse, 1).await,
+        [
+            vec!["ambulance.callout"],
+            vec!["police.incident"],
+            vec!["health.crisis_plan"],
+            vec!["ambulance.callout"],
+        ]
+    );
+    assert_eq!(
+        pages(&scene, &scene.nurse, 3).await,
+        [
+            vec!["ambulance.callout", "police.incident", "health.crisis_plan"],
+            vec!["ambulance.callout"],
+        ]
+    );
+    // The police are shown the incident and the plan only. Their last page is the plan's:
+    // a cursor after it would tell them that something they cannot see is older still.
+    assert_eq!(
+        pages(&scene, &scene.police, 1).await,
+        [vec!["police.incident"], vec!["health.crisis_plan"]]
+    );
+
+    let refused = |query: &'static str| {
+        scene.nurse.get(scene.app.url(&format!(
+            "/v1/subjects/{}/records?purpose=crisis_response&{query}",
+            scene.subject
+        )))
+    };
+    for query in ["limit=0", "limit=201", "cursor=nonsense", "cursor=1.x"] {
+        let response = refused(query).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn alerts_come_newest_first_a_page_at_a_time() {
+    let scene = scene().await;
+    let auditor = scene.app.client(
+        &scene
+            .app
+            .register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
+            .await,
+    );
+    let mut leaves = Vec::new();
+    for _ in 0..3 {
+        let response = scene
+            .read(
+                &scene.police,
+                "crisis_response",
+                Some("Person on a bridge, immediate risk to life"),
+            )
+            .await;
+        leaves.push(receipt(&response));
+    }
+    let page = |cursor: Option<String>| {
+        let mut url = scene.app.url("/v1/audit/alerts?limit=2");
+        if let Some(cursor) = cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let auditor = auditor.clone();
+        async move {
+            let body: Value = auditor.get(url).send().await.unwrap().json().await.unwrap();
+            let indexes: Vec<u64> = body["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["leaf_index"].as_u64().unwrap())
+                .collect();
+            (indexes, body["next_cursor"].as_str().map(str::to_owned))
+        }
+    };
+    let (first, next) = page(None).await;
+    assert_eq!(first, [leaves[2], leaves[1]]);
+    let (second, last) = page(next).await;
+    assert_eq!(second, [leaves[0]]);
+    assert_eq!(last, None);
+
+    let reviewed = auditor
+        .post(
+            scene
+                .app
+                .url(&format!("/v1/audit/alerts/{}/review", leaves[1])),
+        )
+        .json(&json!({"outcome": "justified", "note": "Confirmed with the control room"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reviewed.status(), 200);
+    assert_eq!(page(None).await, (vec![leaves[2], leaves[0]], None));
+    let bad = auditor
+        .get(scene.app.url("/v1/audit/alerts?limit=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+}
+
 #[tokio::test]
 async fn reads_filter_by_type_and_since() {
     let scene = scene().await;
@@ -632,7 +777,7 @@ async fn reads_filter_by_type_and_since() {
         .json()
         .await
         .unwrap();
-    assert_eq!(types(since), ["police.incident", "ambulance.callout"]);
+    assert_eq!(types(since), ["ambulance.callout", "police.incident"]);
     let bad = scene
         .nurse
         .get(url("type=health.dreams"))
@@ -690,7 +835,8 @@ async fn an_alert_unreviewed_for_72_hours_is_overdue() {
         .iter()
         .map(|a| a["overdue"].as_bool().unwrap())
         .collect();
-    assert_eq!(overdue, [true, false]);
+    // Newest first: today's access, then the one four days old.
+    assert_eq!(overdue, [false, true]);
 }
 
 #[tokio::test]
@@ -948,7 +1094,9 @@ async fn migrate_reseals_records_sealed_before_payloads_were_bound_so_they_canno
     let response = scene.read(&scene.nurse, "crisis_response", None).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["records"][0]["data"]["triggers"], "Old plan");
+    // The oldest record, so the last of the page.
+    let oldest = body["records"].as_array().unwrap().last().unwrap();
+    assert_eq!(oldest["data"]["triggers"], "Old plan");
     // The append-only guard is back.
     let update = scene
         .app

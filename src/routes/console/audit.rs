@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     app::{
-        audit::{self, Inclusion, ReviewRequest, SearchQuery},
+        audit::{self, AlertsQuery, Inclusion, ReviewRequest, SearchQuery},
         reports::{self, ReportQuery},
         Call,
     },
@@ -272,7 +272,7 @@ fn alerts_page(
         viewer,
         "Break-glass alerts",
         html! {
-            p { "Emergency accesses and attempts not yet reviewed, oldest first. Those unreviewed after 72 hours are overdue." }
+            p { "Emergency accesses and attempts not yet reviewed, newest first. Those unreviewed after 72 hours are overdue." }
             @if alerts.alerts.is_empty() { p class="notice" { "Nothing is waiting for review." } }
             @for alert in &alerts.alerts {
                 @let index = alert.leaf_index.0;
@@ -299,12 +299,29 @@ fn alerts_page(
                     }
                 }
             }
+            @if let Some(cursor) = &alerts.next_cursor {
+                p { a href=(format!("/console/audit/alerts?cursor={cursor}")) { "Older alerts" } }
+            }
         },
     )
 }
 
-pub async fn alerts(gateway: Services, call: Call) -> Result<HttpResponse, ApiError> {
-    let alerts = audit::alerts(&gateway, &call).await?;
+#[derive(Debug, Default, Deserialize)]
+pub struct AlertsPageQuery {
+    /// Where the previous page ended ("Older alerts").
+    cursor: Option<String>,
+}
+
+pub async fn alerts(
+    gateway: Services,
+    call: Call,
+    query: web::Query<AlertsPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = AlertsQuery {
+        cursor: query.into_inner().cursor,
+        limit: None,
+    };
+    let alerts = audit::alerts(&gateway, &call, query).await?;
     Ok(ok(alerts_page(
         &Viewer::of(&call),
         &form_token(&gateway, &call),
@@ -327,7 +344,7 @@ pub async fn review(
     match audit::review(&gateway, &call, LeafIndex(index), request).await {
         Ok(_) => Ok(see_other("/console/audit/alerts")),
         Err(error @ crate::app::AppError::Invalid { .. }) => {
-            let alerts = audit::alerts(&gateway, &call).await?;
+            let alerts = audit::alerts(&gateway, &call, AlertsQuery::default()).await?;
             let token = form_token(&gateway, &call);
             form_again(error, |errors| {
                 alerts_page(&Viewer::of(&call), &token, &alerts, Some((index, errors)))

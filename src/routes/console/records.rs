@@ -98,15 +98,35 @@ fn disclosure_page(viewer: &Viewer, types: &RecordTypes, response: &RecordsRespo
                     }
                 }
             }
+            @if let Some(cursor) = &disclosure.next_cursor {
+                @if disclosure.break_glass {
+                    p class="notice" { "Older records are not shown. Emergency access shows the newest records only." }
+                } @else {
+                    p class="no-print" {
+                        a href=(older_records_path(&disclosure.subject_id, disclosure.purpose.as_str(), cursor)) { "Older records" }
+                        " (another read, recorded in the audit trail like this one)"
+                    }
+                }
+            }
             p class="no-print" { a href=(subject_path(&disclosure.subject_id, "/records/new")) { "Submit a record for this person" } }
         },
     )
+}
+
+fn older_records_path(subject: &str, purpose: &str, cursor: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("purpose", purpose)
+        .append_pair("cursor", cursor)
+        .finish();
+    format!("{}?{query}", subject_path(subject, "/records"))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PurposeQuery {
     #[serde(default)]
     purpose: String,
+    /// Where the previous page ended ("Older records").
+    cursor: Option<String>,
 }
 
 pub async fn read(
@@ -116,11 +136,14 @@ pub async fn read(
     query: web::Query<PurposeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let subject = subject.into_inner();
+    let query = query.into_inner();
     let request = ReadRequest {
         subject: subject.clone(),
-        purpose: query.into_inner().purpose,
+        purpose: query.purpose,
         record_type: None,
         since: None,
+        limit: None,
+        cursor: query.cursor,
         justification: None,
     };
     match records::read(&gateway, &call, request).await {
@@ -217,6 +240,8 @@ pub async fn break_glass(
         purpose: form.purpose.clone(),
         record_type: None,
         since: None,
+        limit: None,
+        cursor: None,
         justification: Some(form.justification.clone()),
     };
     match records::read(&gateway, &call, request).await {

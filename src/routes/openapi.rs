@@ -3,11 +3,16 @@
 
 use actix_web::{http::header::ContentType, web, web::Bytes, HttpResponse};
 use utoipa::{
-    openapi::security::{SecurityRequirement, SecurityScheme},
+    openapi::{
+        path::{Operation, ParameterIn},
+        security::{SecurityRequirement, SecurityScheme},
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder,
+    },
     Modify, OpenApi,
 };
 
 use crate::{
+    audit::export::ExportFormat,
     error::{FieldError, Problem},
     identity::Caller,
 };
@@ -48,8 +53,8 @@ use crate::{
         super::reports::service_usage_json,
         super::reports::service_usage_svg,
     ),
-    components(schemas(Problem, FieldError)),
-    modifiers(&MutualTls),
+    components(schemas(Problem, FieldError, ExportFormat)),
+    modifiers(&MutualTls, &CommonRefusals),
     tags(
         (name = "identity", description = "Who the gateway takes the caller to be"),
         (name = "description", description = "This document"),
@@ -83,6 +88,87 @@ impl Modify for MutualTls {
     }
 }
 
+/// The answers any operation can give before (or instead of) its own, written once here
+/// rather than on every handler: the identity layer's refusals, the rate limit, the audit
+/// trail's refusal, and, by what the operation takes, malformed input. A handler that
+/// describes one of these itself keeps its own description.
+struct CommonRefusals;
+
+impl Modify for CommonRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common_refusals(operation);
+            }
+        }
+    }
+}
+
+fn add_common_refusals(operation: &mut Operation) {
+    let takes = |place: ParameterIn| {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|parameter| parameter.parameter_in == place)
+    };
+    let (path, query, body) = (
+        takes(ParameterIn::Path),
+        takes(ParameterIn::Query),
+        operation.request_body.is_some(),
+    );
+    let mut refusals = vec![
+        ("403", "certificate_rejected, unknown_principal, role, or a rule of this operation"),
+        ("429", "rate_limited: see Retry-After"),
+        ("503", "audit_unavailable: the audit entry could not be written; nothing was disclosed or changed"),
+    ];
+    if path {
+        refusals.push(("404", "not_found: nothing at this path"));
+    }
+    if query || body {
+        refusals.push(("422", "invalid: a parameter or field is invalid"));
+    }
+    if body {
+        refusals.extend([
+            ("400", "bad_request: the body is not valid JSON"),
+            ("408", "request_timeout: the body did not arrive in time"),
+            ("413", "payload_too_large"),
+            (
+                "415",
+                "unsupported_media_type: the body must be application/json",
+            ),
+        ]);
+    }
+    for (status, description) in refusals {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(problem_response(description)));
+    }
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
 #[utoipa::path(
     get,
     path = "/openapi.json",
@@ -102,5 +188,57 @@ pub struct OpenApiJson(Bytes);
 impl OpenApiJson {
     pub fn build() -> Result<Self, serde_json::Error> {
         Ok(Self(Bytes::from(serde_json::to_vec(&ApiDoc::openapi())?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(members) => {
+                for (name, member) in members {
+                    match (name.as_str(), member) {
+                        ("$ref", Value::String(target)) => found.push(target),
+                        _ => refs(member, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_description_resolves() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                document["components"]["schemas"].get(name).is_some(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_describes_the_refusals_any_call_can_meet() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for status in ["403", "429", "503"] {
+                    assert!(
+                        operation["responses"].get(status).is_some(),
+                        "{method} {path} does not describe {status}"
+                    );
+                }
+            }
+        }
     }
 }

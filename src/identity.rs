@@ -27,7 +27,7 @@ use crate::{
     db::{principals, Database},
     domain::{Principal, PrincipalId},
     error::ApiError,
-    tls::{ClientVerifier, PeerCertificate},
+    tls::{ClientVerifier, PeerCertificate, TrustAnchors},
 };
 
 /// Request limits, per certificate before identity and per principal after it. Buckets
@@ -152,7 +152,13 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
             )
         })?;
 
-    let principal = resolve(req, &service.database, &certificate).await?;
+    let principal = resolve(
+        req,
+        &service.database,
+        service.verifier.anchors(),
+        &certificate,
+    )
+    .await?;
     tracing::Span::current().record("principal", principal.id.as_str());
     service.limits.check_principal(&principal.id)?;
     Ok(Caller {
@@ -161,11 +167,13 @@ async fn authenticate(req: &ServiceRequest) -> Result<Caller, ApiError> {
     })
 }
 
-/// The one active principal bound to this certificate whose agency is the certificate's
-/// `O`. Anything else (none, several, another agency) is refused alike.
+/// The one active principal bound to this certificate (subject, issuer name and issuing
+/// CA's key) whose agency is the certificate's `O`. Anything else (none, several, another
+/// agency, another CA of the same name) is refused alike.
 async fn resolve(
     req: &ServiceRequest,
     database: &Database,
+    anchors: &TrustAnchors,
     certificate: &PeerCertificate,
 ) -> Result<Principal, ApiError> {
     let binding = certificate.binding();
@@ -190,6 +198,15 @@ async fn resolve(
         recorder.identify(&principal);
     }
     if certificate.organization.as_deref() != Some(principal.agency.as_str()) {
+        return Err(unknown());
+    }
+    // Issued by the CA (by key) the principal is bound to, not merely one of that name.
+    let presented = certificate.binding();
+    let name_is_shared = presented
+        .issuer_key
+        .as_deref()
+        .is_some_and(|key| anchors.name_is_shared(key));
+    if !principal.certificate.admits(&presented, name_is_shared) {
         return Err(unknown());
     }
     Ok(principal)

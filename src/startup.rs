@@ -237,6 +237,7 @@ fn api_server(
         limits.per_address_connections_burst,
         metrics.connections_refused.clone(),
     ));
+    let verifier = Arc::clone(&identity.verifier);
     let gateway = web::Data::new(gateway);
     let identity = web::Data::new(identity);
     let refusals = web::Data::from(refusals);
@@ -273,6 +274,7 @@ fn api_server(
     );
     let server = builder.listen("concordat-api", listener, move || {
         let shutdown = shutdown.clone();
+        let verifier = Arc::clone(&verifier);
         let http = HttpService::build()
             .client_request_timeout(request_read_timeout)
             // Idle kept-alive connections close when the server starts to stop.
@@ -280,7 +282,11 @@ fn api_server(
                 let shutdown = shutdown.clone();
                 async move { shutdown.notified().await }
             })
-            .on_connect_ext(attach_peer_certificate)
+            .on_connect_ext(
+                move |stream: &TlsStream<TcpStream>, data: &mut Extensions| {
+                    attach_peer_certificate(stream, data, &verifier);
+                },
+            )
             // The app config only supplies a fallback host for URL generation, which the
             // gateway never does; `Host` headers decide the console's same-origin check.
             .finish(map_config(
@@ -303,12 +309,17 @@ fn api_server(
     Ok(server.run())
 }
 
-/// Parses the client certificate once per connection and keeps it with the connection,
-/// where the identity middleware finds it for each request.
-fn attach_peer_certificate(stream: &TlsStream<TcpStream>, data: &mut Extensions) {
+/// Parses the client certificate once per connection (with the configured CA that issued
+/// it) and keeps it with the connection, where the identity middleware finds it for each
+/// request.
+fn attach_peer_certificate(
+    stream: &TlsStream<TcpStream>,
+    data: &mut Extensions,
+    verifier: &ClientVerifier,
+) {
     let (_, session) = stream.get_ref();
     if let Some(chain) = session.peer_certificates() {
-        match PeerCertificate::from_chain(chain) {
+        match PeerCertificate::from_chain(chain, verifier.anchors()) {
             Ok(peer) => {
                 data.insert(Arc::new(peer));
             }

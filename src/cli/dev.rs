@@ -108,12 +108,17 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
         let chain = tls::read_certificates(&certificate)?;
         let first = chain.first().context("client certificate file is empty")?;
         let (subject, issuer, _, _) = tls::describe(first)?;
+        let issuer_key = super::principals::issuing_ca_key(settings, first)?;
         let principal = Principal {
             id: PrincipalId::parse(name)?,
             version: 1,
             agency,
             roles: [role].into_iter().collect(),
-            certificate: crate::domain::CertificateBinding { subject, issuer },
+            certificate: crate::domain::CertificateBinding {
+                subject,
+                issuer,
+                issuer_key: Some(issuer_key),
+            },
             status: PrincipalStatus::Active,
         };
         database.run_blocking(|conn| match principals::latest(conn, &principal.id)? {

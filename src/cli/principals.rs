@@ -81,10 +81,15 @@ async fn add(
         .context("--cert: the certificate file is empty")?;
     let (subject, issuer, organization, _) =
         tls::describe(&certificate).context("--cert: not an X.509 certificate")?;
+    let issuer_key = issuing_ca_key(settings, &certificate)?;
     let new = NewPrincipal {
         id,
         agency,
-        certificate: CertificateBinding { subject, issuer },
+        certificate: CertificateBinding {
+            subject,
+            issuer,
+            issuer_key: Some(issuer_key),
+        },
         organization,
         roles,
     };
@@ -94,6 +99,26 @@ async fn add(
     .await?;
     writeln!(out, "added principal {}", added.id)?;
     Ok(())
+}
+
+/// The key of the CA in `tls.client_ca` that issued `certificate`: the principal is bound to
+/// it, so a CA of the same name cannot issue this principal's certificates.
+pub fn issuing_ca_key(
+    settings: &Settings,
+    certificate: &rustls_pki_types::CertificateDer<'_>,
+) -> anyhow::Result<String> {
+    let path = &settings.tls.client_ca;
+    let anchors = tls::read_certificates(path)
+        .and_then(|cas| tls::TrustAnchors::from_certificates(&cas))
+        .with_context(|| format!("tls.client_ca: cannot read {}", path.display()))?;
+    anchors
+        .issuer_key(std::slice::from_ref(certificate))
+        .with_context(|| {
+            format!(
+                "--cert: not issued by a CA in tls.client_ca ({}), so the gateway would refuse it",
+                path.display()
+            )
+        })
 }
 
 async fn list(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {

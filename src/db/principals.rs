@@ -20,6 +20,7 @@ struct PrincipalRow {
     roles: String,
     status: String,
     changed_at: i64,
+    certificate_issuer_key: Option<String>,
 }
 
 impl PrincipalRow {
@@ -33,6 +34,7 @@ impl PrincipalRow {
             roles: roles_to_text(&p.roles),
             status: p.status.as_str().to_owned(),
             changed_at: crate::domain::Timestamp::now().micros(),
+            certificate_issuer_key: p.certificate.issuer_key.clone(),
         }
     }
 
@@ -45,6 +47,7 @@ impl PrincipalRow {
             certificate: CertificateBinding {
                 subject: self.certificate_subject,
                 issuer: self.certificate_issuer,
+                issuer_key: self.certificate_issuer_key,
             },
             status: self.status.parse().map_err(DbError::Corrupt)?,
         })
@@ -114,8 +117,10 @@ pub fn latest(conn: &mut DbConnection, id: &PrincipalId) -> Result<Option<Princi
         .transpose()
 }
 
-/// Active principals whose current version is bound to this certificate. More than one
-/// can only come from data changed outside the gateway; callers must then refuse.
+/// Active principals whose current version is bound to this certificate's subject and
+/// issuer name (the caller then checks the issuer's key: [`CertificateBinding::admits`]).
+/// More than one can only come from data changed outside the gateway; callers must then
+/// refuse.
 ///
 /// One statement, as it runs on every request: every version of every principal that was
 /// ever bound to the certificate, newest first, of which only each one's latest counts.
@@ -152,7 +157,10 @@ pub fn active_by_certificate(
         }
         seen = Some(row.id.clone());
         let current = row.into_principal()?;
-        if current.status == PrincipalStatus::Active && current.certificate == *binding {
+        if current.status == PrincipalStatus::Active
+            && current.certificate.subject == binding.subject
+            && current.certificate.issuer == binding.issuer
+        {
             found.push(current);
         }
     }

@@ -20,6 +20,7 @@ diesel::table! {
         roles -> Text,
         status -> Text,
         changed_at -> BigInt,
+        certificate_issuer_key -> Nullable<Text>,
     }
 }
 

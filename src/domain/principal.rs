@@ -95,12 +95,32 @@ impl FromStr for PrincipalStatus {
     }
 }
 
-/// The certificate names a principal is bound to. Matching on subject *and* issuer means a
-/// certificate with the same subject from another trusted CA is a different caller.
+/// The certificate a principal is bound to: its subject, its issuer's name, and the issuing
+/// CA's key. Matching on all three means a certificate with the same subject from another
+/// trusted CA, even one with the same name, is a different caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateBinding {
     pub subject: String,
     pub issuer: String,
+    /// Hex SHA-256 of the issuing CA's public key. `None` for principals registered before
+    /// bindings named the key: they are accepted only while no two configured CAs share
+    /// the issuer's name.
+    pub issuer_key: Option<String>,
+}
+
+impl CertificateBinding {
+    /// Whether a certificate bound as `presented` (from a verified chain) is this binding's.
+    /// `name_is_shared` says whether another configured CA has the name of the one that
+    /// issued it.
+    pub fn admits(&self, presented: &CertificateBinding, name_is_shared: bool) -> bool {
+        self.subject == presented.subject
+            && self.issuer == presented.issuer
+            && match (&self.issuer_key, &presented.issuer_key) {
+                (Some(bound), Some(issued_by)) => bound == issued_by,
+                (None, Some(_)) => !name_is_shared,
+                (_, None) => false,
+            }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,5 +171,84 @@ mod tests {
     fn role_names_are_the_api_names() {
         assert_eq!("ig_auditor".parse::<Role>().unwrap(), Role::IgAuditor);
         assert!("IG_AUDITOR".parse::<Role>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::CertificateBinding;
+
+    fn binding(subject: &str, issuer: &str, key: Option<&str>) -> CertificateBinding {
+        CertificateBinding {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            issuer_key: key.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_binding_admits_only_its_subject_from_its_issuer_by_name_and_key() {
+        let bound = binding("CN=a, O=p", "CN=CA", Some("k1"));
+        let legacy = binding("CN=a, O=p", "CN=CA", None);
+        // (bound, presented, name shared, admitted)
+        let table = [
+            (
+                &bound,
+                binding("CN=a, O=p", "CN=CA", Some("k1")),
+                false,
+                true,
+            ),
+            (
+                &bound,
+                binding("CN=a, O=p", "CN=CA", Some("k1")),
+                true,
+                true,
+            ),
+            (
+                &bound,
+                binding("CN=a, O=p", "CN=CA", Some("k2")),
+                true,
+                false,
+            ),
+            (
+                &bound,
+                binding("CN=a, O=p", "CN=CA", Some("k2")),
+                false,
+                false,
+            ),
+            (&bound, binding("CN=a, O=p", "CN=CA", None), false, false),
+            (
+                &bound,
+                binding("CN=b, O=p", "CN=CA", Some("k1")),
+                false,
+                false,
+            ),
+            (
+                &bound,
+                binding("CN=a, O=p", "CN=Other", Some("k1")),
+                false,
+                false,
+            ),
+            (
+                &legacy,
+                binding("CN=a, O=p", "CN=CA", Some("k1")),
+                false,
+                true,
+            ),
+            (
+                &legacy,
+                binding("CN=a, O=p", "CN=CA", Some("k1")),
+                true,
+                false,
+            ),
+            (&legacy, binding("CN=a, O=p", "CN=CA", None), false, false),
+        ];
+        for (bound, presented, shared, admitted) in table {
+            assert_eq!(
+                bound.admits(&presented, shared),
+                admitted,
+                "{bound:?} {presented:?} shared={shared}"
+            );
+        }
     }
 }

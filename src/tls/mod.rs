@@ -7,8 +7,10 @@
 //! also reaches connections opened before it.
 
 mod admission;
+mod anchors;
 mod peer;
 pub use admission::ConnectionAdmission;
+pub use anchors::TrustAnchors;
 pub use peer::describe;
 mod verifier;
 

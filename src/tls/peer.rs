@@ -25,6 +25,8 @@ pub struct PeerCertificate {
     pub organization: Option<String>,
     /// Lowercase hex SHA-256 of the client's own certificate (DER).
     pub sha256: String,
+    /// The key of the configured CA that issued the chain (see [`super::TrustAnchors`]).
+    pub issuer_key: Option<String>,
     pub not_after: OffsetDateTime,
     /// The earliest expiry in the chain the client sent.
     chain_not_after: OffsetDateTime,
@@ -35,7 +37,10 @@ pub struct PeerCertificate {
 }
 
 impl PeerCertificate {
-    pub fn from_chain(chain: &[CertificateDer<'_>]) -> Result<Self, TlsError> {
+    pub fn from_chain(
+        chain: &[CertificateDer<'_>],
+        anchors: &super::TrustAnchors,
+    ) -> Result<Self, TlsError> {
         let own = chain
             .first()
             .ok_or_else(|| TlsError::Certificate("the peer sent no certificate".into()))?;
@@ -52,6 +57,7 @@ impl PeerCertificate {
             issuer,
             organization,
             sha256: hex::encode(digest(&SHA256, own.as_ref())),
+            issuer_key: anchors.issuer_key(chain),
             not_after,
             chain_not_after,
             verified_generation: AtomicU64::new(0),
@@ -78,6 +84,7 @@ impl PeerCertificate {
         CertificateBinding {
             subject: self.subject.clone(),
             issuer: self.issuer.clone(),
+            issuer_key: self.issuer_key.clone(),
         }
     }
 
@@ -109,7 +116,7 @@ pub fn describe(
 /// `CN=…, O=…` in certificate order, each value escaped as RFC 4514 requires, so that two
 /// different names can never print alike (`CN=a\, O=b` is not `CN=a, O=b`). A name whose
 /// values do not decode as text is refused rather than printed as a placeholder.
-fn distinguished_name(name: &X509Name<'_>) -> Result<String, TlsError> {
+pub(super) fn distinguished_name(name: &X509Name<'_>) -> Result<String, TlsError> {
     let mut rdns = Vec::new();
     for rdn in name.iter() {
         let mut attributes = Vec::new();

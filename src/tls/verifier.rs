@@ -28,7 +28,9 @@ use rustls::{
 use time::OffsetDateTime;
 use x509_parser::{prelude::FromDer, revocation_list::CertificateRevocationList};
 
-use super::{crypto_provider, read_certificates, read_crls, PeerCertificate, TlsError};
+use super::{
+    crypto_provider, read_certificates, read_crls, PeerCertificate, TlsError, TrustAnchors,
+};
 
 /// Why a client certificate was refused, as a metric label and a problem detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,8 @@ struct Current {
 
 pub struct ClientVerifier {
     roots: Arc<RootCertStore>,
+    /// The same CAs, known by key: which one issued a chain.
+    anchors: TrustAnchors,
     /// Roots never change while running (only the CRL does), so the hint list is fixed.
     root_subjects: Vec<DistinguishedName>,
     crl_path: PathBuf,
@@ -98,13 +102,16 @@ impl ClientVerifier {
         rejections: IntCounterVec,
     ) -> Result<Arc<Self>, TlsError> {
         let mut roots = RootCertStore::empty();
-        for ca in read_certificates(client_ca)? {
+        let certificates = read_certificates(client_ca)?;
+        let anchors = TrustAnchors::from_certificates(&certificates)?;
+        for ca in certificates {
             roots.add(ca)?;
         }
         let roots = Arc::new(roots);
         let crl_bytes = read_file(crl_path)?;
         let (verifier, crl_next_update) = build(&roots, crl_path)?;
         Ok(Arc::new(Self {
+            anchors,
             root_subjects: roots.subjects(),
             roots,
             crl_path: crl_path.to_path_buf(),
@@ -116,6 +123,10 @@ impl ClientVerifier {
             }),
             rejections,
         }))
+    }
+
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
     }
 
     pub fn generation(&self) -> u64 {

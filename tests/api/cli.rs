@@ -175,9 +175,15 @@ fn certs_issue_protects_the_p12_with_the_password_given_or_prints_a_new_one_once
 fn agencies_and_principals_are_managed_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let database = test_database_url_string(dir.path());
-    let env = [("CONCORDAT_DATABASE_URL", database.as_str())];
     let pki = dir.path().join("pki");
     let pki_arg = pki.to_str().unwrap();
+    // `principals add` binds to the key of the CA in `tls.client_ca` that issued the
+    // certificate: this test's own CA.
+    let client_ca = pki.join("ca.pem");
+    let env = [
+        ("CONCORDAT_DATABASE_URL", database.as_str()),
+        ("CONCORDAT_TLS_CLIENT_CA", client_ca.to_str().unwrap()),
+    ];
     assert!(
         concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[])
             .status
@@ -340,9 +346,15 @@ fn a_missing_configuration_file_is_named() {
 fn operator_changes_and_exports_are_audited_before_they_happen() {
     let dir = tempfile::tempdir().unwrap();
     let database = test_database_url_string(dir.path());
-    let env = [("CONCORDAT_DATABASE_URL", database.as_str())];
     let pki = dir.path().join("pki");
     let pki_arg = pki.to_str().unwrap();
+    // `principals add` binds to the key of the CA in `tls.client_ca` that issued the
+    // certificate: this test's own CA.
+    let client_ca = pki.join("ca.pem");
+    let env = [
+        ("CONCORDAT_DATABASE_URL", database.as_str()),
+        ("CONCORDAT_TLS_CLIENT_CA", client_ca.to_str().unwrap()),
+    ];
     let run = |args: &[&str]| {
         let output = concordat(dir.path(), args, &env);
         (output.status.success(), stderr(&output))

@@ -269,12 +269,21 @@ filter = "info"
         .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
         .unwrap();
         let (subject, issuer, _, _) = tls::describe(&chain[0]).unwrap();
+        // Bound to this app's CA by key, as `principals add` binds it.
+        let anchors = tls::TrustAnchors::from_certificates(
+            &tls::read_certificates(&self.pki.ca_certificate()).unwrap(),
+        )
+        .unwrap();
         let principal = Principal {
             id: PrincipalId::parse(name).unwrap(),
             version: 1,
             agency: AgencyId::parse(agency).unwrap(),
             roles: roles.iter().copied().collect(),
-            certificate: CertificateBinding { subject, issuer },
+            certificate: CertificateBinding {
+                subject,
+                issuer,
+                issuer_key: anchors.issuer_key(&chain),
+            },
             status: PrincipalStatus::Active,
         };
         self.database

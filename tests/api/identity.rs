@@ -1,6 +1,13 @@
 //! Certificate → principal mapping: unknown, disabled and wrong-agency callers are refused.
 
-use concordat::domain::Role;
+use concordat::{
+    db::principals,
+    domain::{AgencyId, CertificateBinding, Principal, PrincipalId, PrincipalStatus, Role},
+    pki::CertificateAuthority,
+    startup::Application,
+};
+use rustls_pki_types::{pem::PemObject, CertificateDer};
+use time::OffsetDateTime;
 
 use crate::helpers::{problem, spawn_app};
 
@@ -86,4 +93,67 @@ async fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
         .map(|e| e.reason)
         .collect();
     assert_eq!(reasons, ["ok", "ok", "rate_limited"]);
+}
+
+#[tokio::test]
+async fn a_ca_sharing_the_programme_ca_name_cannot_issue_a_principal_certificate() {
+    let mut app = crate::helpers::prepare_app(|_| {}).await;
+    // A second CA calling itself what the programme's CA is called, trusted by mistake
+    // (say, a test CA appended to `tls.client_ca`), its CRL found first: so its
+    // certificates pass the handshake, and only the binding's key tells them apart.
+    let impostor = CertificateAuthority::generate("Concordat development CA").unwrap();
+    let mut ca = std::fs::read_to_string(app.pki.ca_certificate()).unwrap();
+    ca.push_str(impostor.certificate_pem());
+    std::fs::write(app.pki.ca_certificate(), ca).unwrap();
+    let crl = std::fs::read_to_string(app.pki.crl()).unwrap();
+    let crl = format!("{}{crl}", impostor.revocation_list(&[], 1).unwrap());
+    std::fs::write(app.pki.crl(), crl).unwrap();
+    let application = Application::build(&app.settings).await.unwrap();
+    (app.port, app.ops_port) = (application.port(), application.ops_port());
+    tokio::spawn(application.run_until_stopped());
+
+    // Registered as `principals add` registers it: bound to the genuine CA's key.
+    app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
+        .await;
+    let now = OffsetDateTime::now_utc();
+    let issue = |name: &str, agency: &str| {
+        impostor
+            .issue_client(
+                name,
+                agency,
+                now - time::Duration::days(1),
+                now + time::Duration::days(1),
+            )
+            .unwrap()
+    };
+    let forged = issue("police-mentor", "hampshire-police");
+    let response = app.whoami(&app.client(&forged)).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(problem(response).await["code"], "unknown_principal");
+
+    // A principal registered before bindings named the key is bound by name only, which
+    // two CAs now share: refused too, until it is registered again.
+    let legacy = issue("nhs-nurse", "iow-nhs");
+    let chain = CertificateDer::pem_slice_iter(legacy.certificate_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let (subject, issuer, _, _) = concordat::tls::describe(&chain[0]).unwrap();
+    let principal = Principal {
+        id: PrincipalId::parse("nhs-nurse").unwrap(),
+        version: 1,
+        agency: AgencyId::parse("iow-nhs").unwrap(),
+        roles: [Role::Practitioner].into(),
+        certificate: CertificateBinding {
+            subject,
+            issuer,
+            issuer_key: None,
+        },
+        status: PrincipalStatus::Active,
+    };
+    app.database
+        .run(move |conn| principals::add(conn, &principal))
+        .await
+        .unwrap();
+    let response = app.whoami(&app.client(&legacy)).await.unwrap();
+    assert_eq!(response.status(), 403);
 }

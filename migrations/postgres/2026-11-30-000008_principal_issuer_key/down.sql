@@ -1,0 +1,1 @@
+ALTER TABLE principals DROP COLUMN certificate_issuer_key;

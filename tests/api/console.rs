@@ -569,3 +569,68 @@ async fn a_refused_withdrawal_does_not_show_the_history_again() {
         ("consent.withdraw", Decision::Denied)
     );
 }
+
+#[tokio::test]
+async fn a_long_history_is_read_a_page_at_a_time_from_the_console() {
+    let app = spawn_app().await;
+    app.import_example_agreement().await;
+    let b = browsers(&app).await;
+    let (_, form) = page(&app, &b.coordinator, "/console/subjects/new").await;
+    let enrolled = submit(
+        &app,
+        &b.coordinator,
+        "/console/subjects",
+        &enrolment(&form_token(&form), "Ada", "Nobody", "9434765919"),
+    )
+    .await;
+    let subject = enrolled.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    // One more of the police's own incidents than a page holds; the first is the oldest.
+    let system = app.client(
+        &app.register("police-records", "hampshire-police", &[Role::System])
+            .await,
+    );
+    for day in 1..=51 {
+        let at = format!("2026-01-{:02}T10:00:00Z", day.min(28));
+        let response = system
+            .post(app.url(&format!("/v1/subjects/{subject}/records")))
+            .json(
+                &json!({"type": "police.incident", "occurred_at": at, "data": {
+                "reported_at": at, "incident_type": "welfare check",
+                "summary": format!("Incident {day}"), "risk_markers": []}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    let (status, first) = page(
+        &app,
+        &b.practitioner,
+        &format!("/console/subjects/{subject}/records?purpose=crisis_response"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let marker = "href=\"";
+    let older = first
+        .split(marker)
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|href| href.contains("cursor="))
+        .expect("an Older records link")
+        .replace("&amp;", "&");
+    assert_eq!(first.matches("class=\"record\"").count(), 50);
+    let (status, second) = page(&app, &b.practitioner, &older).await;
+    assert_eq!(status, 200);
+    assert_eq!(second.matches("class=\"record\"").count(), 1);
+    assert!(
+        second.contains("Incident 1<"),
+        "the oldest is on the last page"
+    );
+    assert!(!second.contains("Older records"));
+}

@@ -166,10 +166,13 @@ impl AuditLog {
         !self.jobs.is_closed()
     }
 
-    /// The writer's condition. While it is failing, this probes storage (an append rolled
-    /// back, see [`store::probe_append`]) and reports `Ok` once one succeeds, so that an
-    /// instance taken out of service becomes ready again when storage recovers, before any
-    /// request reaches it.
+    /// The writer's condition. It stays `Failing` for an append timeout after a batch
+    /// fails; after that, while the writer has had nothing to write, this probes storage
+    /// (an append rolled back, see [`store::probe_append`]) and reports `Ok` once one
+    /// succeeds, so that an instance taken out of service becomes ready again when storage
+    /// recovers, before any request reaches it. A probe asks less of storage than a real
+    /// batch (a full disk can take it and still refuse a record), so under a fault that
+    /// persists an idle instance alternates: ready, sent traffic, failing again.
     pub async fn condition(&self, database: &Database) -> WriterCondition {
         if !self.is_running() {
             return WriterCondition::Stopped;
@@ -179,6 +182,9 @@ impl AuditLog {
         }
         if !self.health.is_failing() {
             return WriterCondition::Ok;
+        }
+        if self.health.since_failure() < self.append_timeout {
+            return WriterCondition::Failing;
         }
         match database.run(store::probe_append).await {
             Ok(()) => {

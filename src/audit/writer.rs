@@ -26,6 +26,8 @@ pub(super) struct Health {
     busy_since: AtomicI64,
     /// Whether the last batch failed.
     failing: AtomicBool,
+    /// When a batch last failed (µs since the epoch).
+    failed_at: AtomicI64,
 }
 
 impl Health {
@@ -40,6 +42,14 @@ impl Health {
 
     pub(super) fn is_failing(&self) -> bool {
         self.failing.load(Ordering::Acquire)
+    }
+
+    /// How long ago a batch last failed.
+    pub(super) fn since_failure(&self) -> Duration {
+        let at = self.failed_at.load(Ordering::Acquire);
+        Duration::from_micros(
+            u64::try_from(Timestamp::now().micros().saturating_sub(at)).unwrap_or(0),
+        )
     }
 
     pub(super) fn recovered(&self) {
@@ -92,6 +102,11 @@ pub(super) fn run(database: Database, mut jobs: mpsc::Receiver<Job>, health: &He
                 .and_then(|conn| store::append_batch(connection.insert(conn), appends)),
         };
         health.busy_since.store(0, Ordering::Release);
+        if written.is_err() {
+            health
+                .failed_at
+                .store(Timestamp::now().micros(), Ordering::Release);
+        }
         health.failing.store(written.is_err(), Ordering::Release);
         if written.is_err() {
             // The connection may be what failed (a restarted server, a broken socket): the

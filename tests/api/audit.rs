@@ -10,7 +10,8 @@ use concordat::{
 use futures_util::future::join_all;
 
 use crate::helpers::{
-    problem, readiness, receipt, refuse_audit_appends, spawn_app, spawn_app_with, TestApp,
+    eventually, problem, readiness, receipt, refuse_audit_appends, spawn_app, spawn_app_with,
+    TestApp,
 };
 
 fn request_id(response: &reqwest::Response) -> String {
@@ -387,7 +388,8 @@ async fn when_the_audit_trail_cannot_be_written_nothing_is_disclosed() {
 
 #[tokio::test]
 async fn when_storage_refuses_the_trail_nothing_leaves_readiness_fails_and_service_resumes() {
-    let app = spawn_app().await;
+    let app =
+        spawn_app_with(|settings| settings.audit.append_timeout = Duration::from_millis(500)).await;
     let mentor = app.client(
         &app.register("police-mentor", "hampshire-police", &[Role::Practitioner])
             .await,
@@ -409,10 +411,13 @@ async fn when_storage_refuses_the_trail_nothing_leaves_readiness_fails_and_servi
     app.verify().unwrap();
 
     refuse_audit_appends(&app, false).await;
-    // Ready again before any request has reached the gateway: readiness itself found that
-    // storage takes appends.
-    let (status, body) = readiness(&app).await;
-    assert_eq!(status, 200, "{body}");
+    // Ready again before any request has reached the gateway: once an append timeout has
+    // passed since the failure, readiness itself finds that storage takes appends.
+    let recovered = eventually(Duration::from_secs(5), || async {
+        readiness(&app).await.0 == 200
+    })
+    .await;
+    assert!(recovered, "{:?}", readiness(&app).await);
     assert_eq!(app.whoami(&mentor).await.unwrap().status(), 200);
     assert_eq!(app.audit_entries().await.len(), before + 1);
     app.verify().unwrap();

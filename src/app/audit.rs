@@ -629,7 +629,7 @@ pub async fn alerts(
     // One more than the page, to learn whether another follows.
     let mut rows = gateway
         .database
-        .run(move |conn| alerts::unreviewed(conn, before, limit + 1))
+        .run(move |conn| store::unreviewed_alerts(conn, before, limit + 1))
         .await?;
     let more = i64::try_from(rows.len()).is_ok_and(|n| n > limit);
     rows.truncate(usize::try_from(limit).unwrap_or(0));

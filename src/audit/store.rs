@@ -4,7 +4,11 @@
 //! its writing functions can be private to the audit module: nothing else in the crate can
 //! append, and nothing at all can update or delete (the schema refuses it as well).
 
-use diesel::{connection::SimpleConnection, dsl::max, prelude::*};
+use diesel::{
+    connection::SimpleConnection,
+    dsl::{exists, max, not},
+    prelude::*,
+};
 
 use super::{
     entry::{AuditEntry, PendingEntry},
@@ -14,7 +18,7 @@ use super::{
 use crate::{
     db::{
         conflict_on_unique,
-        schema::{audit_checkpoints, audit_entries, audit_nodes},
+        schema::{alert_reviews, audit_checkpoints, audit_entries, audit_nodes},
         DbConnection, DbError,
     },
     domain::Timestamp,
@@ -417,6 +421,36 @@ pub fn entries(
     }
     if let Some(before) = filter.before_index {
         query = query.filter(audit_entries::leaf_index.lt(stored(before)));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Up to `limit` break-glass reads and attempts (`records.read` entries with the flag,
+/// granted or denied) that no review answers yet, newest first, below leaf index `before`.
+/// Filtered in the database, on the partial index of break-glass entries, so the cost
+/// follows the page and not the length of the trail.
+pub fn unreviewed_alerts(
+    conn: &mut DbConnection,
+    before: Option<LeafIndex>,
+    limit: i64,
+) -> Result<Vec<StoredEntry>, DbError> {
+    let mut query = audit_entries::table
+        .select(StoredEntry::as_select())
+        // The bare column, as the partial index's own condition is written, so that SQLite
+        // can see that the index covers the query (it would not with a bound `= ?`).
+        .filter(audit_entries::break_glass)
+        .filter(audit_entries::action.eq(Action::RecordsRead.name()))
+        .filter(
+            audit_entries::decision.eq_any([Decision::Granted.as_str(), Decision::Denied.as_str()]),
+        )
+        .filter(not(exists(alert_reviews::table.filter(
+            alert_reviews::leaf_index.eq(audit_entries::leaf_index),
+        ))))
+        .order(audit_entries::leaf_index.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before.and_then(LeafIndex::stored) {
+        query = query.filter(audit_entries::leaf_index.lt(before));
     }
     Ok(query.load(conn)?)
 }

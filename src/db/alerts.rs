@@ -1,18 +1,9 @@
-//! Queries on `alert_reviews`: an IG auditor's verdict on a break-glass access, and the
-//! break-glass entries still waiting for one.
+//! Queries on `alert_reviews`: an IG auditor's verdict on a break-glass access.
 
-use diesel::{
-    dsl::{exists, not},
-    prelude::*,
-};
+use diesel::prelude::*;
 
-use super::{
-    conflict_on_unique,
-    schema::{alert_reviews, audit_entries},
-    Conflict, DbConnection, DbError,
-};
+use super::{conflict_on_unique, schema::alert_reviews, Conflict, DbConnection, DbError};
 use crate::{
-    audit::{store::StoredEntry, Action, Decision},
     crypto::Keyring,
     domain::{LeafIndex, Timestamp},
 };
@@ -34,36 +25,6 @@ pub struct Review<'a> {
     pub outcome: &'a str,
     pub note: &'a str,
     pub reviewed_by: &'a str,
-}
-
-/// Up to `limit` break-glass reads and attempts (`records.read` entries with the flag,
-/// granted or denied) that no review answers yet, newest first, below leaf index `before`.
-/// Filtered in the database, on the partial index of break-glass entries, so the cost
-/// follows the page and not the length of the trail.
-pub fn unreviewed(
-    conn: &mut DbConnection,
-    before: Option<LeafIndex>,
-    limit: i64,
-) -> Result<Vec<StoredEntry>, DbError> {
-    let mut query = audit_entries::table
-        .select(StoredEntry::as_select())
-        // The bare column, as the partial index's own condition is written, so that SQLite
-        // can see that the index covers the query (it would not with a bound `= ?`).
-        .filter(audit_entries::break_glass)
-        .filter(audit_entries::action.eq(Action::RecordsRead.name()))
-        .filter(
-            audit_entries::decision.eq_any([Decision::Granted.as_str(), Decision::Denied.as_str()]),
-        )
-        .filter(not(exists(alert_reviews::table.filter(
-            alert_reviews::leaf_index.eq(audit_entries::leaf_index),
-        ))))
-        .order(audit_entries::leaf_index.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(before) = before.and_then(LeafIndex::stored) {
-        query = query.filter(audit_entries::leaf_index.lt(before));
-    }
-    Ok(query.load(conn)?)
 }
 
 pub fn is_reviewed(conn: &mut DbConnection, leaf_index: LeafIndex) -> Result<bool, DbError> {

@@ -1,6 +1,8 @@
-//! Who is calling: the connection's client certificate, checked again on each request, is
-//! mapped to an active principal of the gateway, and the principal's request rate is
-//! limited.
+//! Who is calling: the connection's client certificate is held to its own request rate
+//! first (before any database work), checked again on each request, and mapped to an
+//! active principal of the gateway, whose request rate is limited too. A refusal here is
+//! marked for the audit edge to count (`audit::refusals`), and one for the certificate
+//! itself closes the connection.
 //!
 //! This middleware wraps every mTLS route, so a handler only runs for a known, active
 //! principal whose certificate is still valid; handlers take the [`Call`] extractor (the

@@ -1,0 +1,12 @@
+DROP TRIGGER alert_reviews_no_truncate ON alert_reviews;
+DROP TRIGGER records_no_truncate ON records;
+DROP TRIGGER agreement_events_no_truncate ON agreement_events;
+DROP TRIGGER agreement_approvals_no_truncate ON agreement_approvals;
+DROP TRIGGER agreement_versions_no_truncate ON agreement_versions;
+DROP TRIGGER consents_no_truncate ON consents;
+DROP TRIGGER subject_discharges_no_truncate ON subject_discharges;
+DROP TRIGGER subjects_no_truncate ON subjects;
+DROP TRIGGER principals_no_truncate ON principals;
+DROP TRIGGER agencies_no_truncate ON agencies;
+DROP TRIGGER agencies_append_only ON agencies;
+DROP FUNCTION history_append_only();

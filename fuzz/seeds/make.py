@@ -147,6 +147,8 @@ lines = [
     entry(1, action="whoami.read", decision="denied", reason="role", purpose=None),
     entry(2, break_glass=True, justification="Ambulance crew on scene, \"urgent\"\n"),
     entry(3, decision="error", consent_version=None, time="1970-01-01T00:00:00.000000Z"),
+    # An entry standing for several refused requests (`audit::refusals`).
+    entry(4, action="whoami.read", decision="denied", reason="role", refusals=499),
 ]
 write("audit_export", "export", "\n".join(lines) + "\n")
 write("audit_export", "one", lines[0])

@@ -2,14 +2,13 @@
 //! a call is about. Each failure
 //! names the field and never repeats what was sent.
 
-use time::{format_description::well_known::Iso8601, Date, OffsetDateTime};
+use time::{Date, OffsetDateTime};
 
 use super::{AppError, Call};
-use crate::domain::{subject::SubjectId, Timestamp};
+use crate::domain::{subject::SubjectId, timestamp::calendar_date, Timestamp};
 
 pub fn parse_date(field: &'static str, raw: &str) -> Result<Date, AppError> {
-    Date::parse(raw, &Iso8601::DATE)
-        .map_err(|_| AppError::invalid(field, "must be a date, YYYY-MM-DD"))
+    calendar_date(raw).ok_or_else(|| AppError::invalid(field, "must be a date, YYYY-MM-DD"))
 }
 
 /// An optional RFC 3339 instant (search and export bounds).

@@ -11,7 +11,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use time::{format_description::well_known::Iso8601, Date};
+use time::Date;
 
 use super::{
     consent::ConsentLevel, purpose::Purpose, record_type::RecordTypes, AgencyId, AgencyKind, Role,
@@ -118,7 +118,7 @@ pub struct Known<'a> {
 }
 
 fn date(key: &str, raw: &str) -> Result<Date, AgreementError> {
-    Date::parse(raw, &Iso8601::DATE).map_err(|_| fault(key, "must be a date, YYYY-MM-DD"))
+    super::timestamp::calendar_date(raw).ok_or_else(|| fault(key, "must be a date, YYYY-MM-DD"))
 }
 
 fn agreement_id_ok(id: &str) -> bool {

@@ -11,10 +11,7 @@ use std::{
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use time::{
-    format_description::well_known::Iso8601, format_description::well_known::Rfc3339, Date,
-    OffsetDateTime,
-};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 use super::AgencyKind;
 
@@ -79,7 +76,7 @@ impl FieldType {
             Self::Boolean => value.is_boolean(),
             Self::Date => value
                 .as_str()
-                .is_some_and(|s| s.len() == 10 && Date::parse(s, &Iso8601::DATE).is_ok()),
+                .is_some_and(|s| super::timestamp::calendar_date(s).is_some()),
             Self::Datetime => value
                 .as_str()
                 .is_some_and(|s| OffsetDateTime::parse(s, &Rfc3339).is_ok()),

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::{
+    format_description::well_known::{Iso8601, Rfc3339},
+    Date, OffsetDateTime,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -41,10 +44,27 @@ impl Timestamp {
         Self(self.0.saturating_sub(hours.saturating_mul(3_600_000_000)))
     }
 
-    /// Parses an RFC 3339 instant as the API and the CLI accept them.
+    /// Parses an RFC 3339 instant as the API and the CLI accept them: only one that has an
+    /// RFC 3339 form in UTC too (an offset can carry `0000-01-01T00:00:00+01:00` into the
+    /// year -1, which could be stored but never written out again).
     pub fn parse_rfc3339(raw: &str) -> Option<Self> {
-        OffsetDateTime::parse(raw, &Rfc3339).ok().map(Self::from)
+        let at = Self::from(OffsetDateTime::parse(raw, &Rfc3339).ok()?);
+        (!at.to_rfc3339().is_empty()).then_some(at)
     }
+}
+
+/// A calendar date in exactly the form the API, agreements and record types document,
+/// `YYYY-MM-DD`. ISO 8601 parsing alone would also take expanded years (`-000001-01-01`,
+/// which storage could not read back), week dates (`2026-W03-4`) and ordinal dates.
+pub fn calendar_date(raw: &str) -> Option<Date> {
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, byte)| match i {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    shaped
+        .then(|| Date::parse(raw, &Iso8601::DATE).ok())
+        .flatten()
 }
 
 impl From<OffsetDateTime> for Timestamp {
@@ -79,5 +99,40 @@ mod tests {
             stamp.hours_before(1).micros(),
             stamp.micros() - 3_600_000_000
         );
+    }
+
+    /// Found by the enrolment and consent fuzz targets (expanded years were accepted and
+    /// stored so that they could not be read back).
+    #[test]
+    fn only_the_documented_date_form_is_a_calendar_date() {
+        assert_eq!(
+            calendar_date("2026-01-15"),
+            Some(time::macros::date!(2026 - 01 - 15))
+        );
+        for raw in [
+            "-000001-01-01",
+            "+002026-01-15",
+            "2026-W03-4",
+            "2026-015",
+            "20260115",
+            " 2026-01-15",
+            "2026-1-15",
+            "2026-02-30",
+        ] {
+            assert_eq!(calendar_date(raw), None, "{raw}");
+        }
+    }
+
+    /// Found by the `record_submission` fuzz target: an instant whose UTC year falls outside
+    /// 0000-9999 has no RFC 3339 form, so it was stored and then released as `""`.
+    #[test]
+    fn an_instant_with_no_rfc_3339_form_in_utc_is_refused() {
+        for raw in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"] {
+            assert_eq!(Timestamp::parse_rfc3339(raw), None, "{raw}");
+        }
+        for raw in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let parsed = Timestamp::parse_rfc3339(raw).unwrap();
+            assert!(!parsed.to_rfc3339().is_empty(), "{raw}");
+        }
     }
 }

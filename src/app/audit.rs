@@ -27,6 +27,25 @@ const REVIEW_WITHIN_HOURS: i64 = 72;
 /// Longest review note kept.
 const NOTE_CHARS: usize = 4000;
 
+/// A page size the caller named, or the default: 1 to [`MAX_LIMIT`].
+fn page_limit(named: Option<i64>) -> Result<i64, AppError> {
+    let limit = named.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be between 1 and 1000"));
+    }
+    Ok(limit)
+}
+
+/// A leaf index given back as a cursor (the trail's pages end at one).
+fn leaf_cursor(raw: Option<&str>) -> Result<Option<LeafIndex>, AppError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map(LeafIndex)
+            .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))
+    })
+    .transpose()
+}
+
 fn auditor(call: &Call) -> Result<(), AppError> {
     call.require_any(&[Role::IgAuditor])
 }
@@ -106,10 +125,7 @@ struct Page {
 
 impl SearchQuery {
     fn page(self) -> Result<Page, AppError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(AppError::invalid("limit", "must be between 1 and 1000"));
-        }
+        let limit = page_limit(self.limit)?;
         let decision = self
             .decision
             .as_deref()
@@ -129,15 +145,7 @@ impl SearchQuery {
                     .ok_or_else(|| AppError::invalid("action", "is not an audited action"))
             })
             .transpose()?;
-        let after = self
-            .cursor
-            .as_deref()
-            .map(|raw| {
-                raw.parse()
-                    .map(LeafIndex)
-                    .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))
-            })
-            .transpose()?;
+        let after = leaf_cursor(self.cursor.as_deref())?;
         Ok(Page {
             filter: Filter {
                 from: input::parse_instant("from", self.from.as_deref())?,
@@ -613,19 +621,8 @@ pub async fn alerts(
     query: AlertsQuery,
 ) -> Result<Alerts, AppError> {
     auditor(call)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::invalid("limit", "must be between 1 and 1000"));
-    }
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|raw| {
-            raw.parse()
-                .map(LeafIndex)
-                .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))
-        })
-        .transpose()?;
+    let limit = page_limit(query.limit)?;
+    let before = leaf_cursor(query.cursor.as_deref())?;
     // One more than the page, to learn whether another follows.
     let mut rows = gateway
         .database

@@ -1,4 +1,4 @@
-//! Builds the application from settings: database (migrated), TLS, identity, routes, the
+//! Builds the application from settings: database (checked, never migrated here), TLS, identity, routes, the
 //! ops listener. Binds both listeners before returning, so the caller learns the real
 //! ports (tests bind port 0).
 
@@ -181,15 +181,16 @@ impl Application {
     }
 }
 
-/// Opens the pool and migrates, off the executor (both block on I/O).
+/// Opens the pool and checks the database is one the gateway may serve from, off the
+/// executor (both block on I/O). The gateway never migrates: `concordat migrate` does, as
+/// the schema's owner, a role the gateway must not run as (development mode on SQLite
+/// migrates before this, in `cli::dev`).
 async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database.url.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let database = Database::connect(&url).context("database.url")?;
-        let applied = database.migrate()?;
-        if !applied.is_empty() {
-            tracing::info!(?applied, "database migrated");
-        }
+        database.require_current_schema()?;
+        database.require_append_only_role()?;
         // Reads refuse unbound payloads (`db::records`), and only the schema owner may
         // re-seal them: starting anyway would fail every read that meets one.
         let unbound = database.run_blocking(records::count_unbound)?;

@@ -1,8 +1,8 @@
 //! Development mode: everything a developer needs to call the gateway on a fresh clone.
-//! Creates the dev PKI next to `tls.client_ca` if it is missing, migrates, and registers the
-//! sample agencies, one principal per role with client certificates, and a few synthetic
-//! subjects with varied consent. Idempotent: what
-//! exists is kept. Never enabled outside the shipped development configuration.
+//! Creates the dev PKI next to `tls.client_ca` if it is missing, migrates (SQLite only), and
+//! registers the sample agencies, one principal per role with client certificates, and a few
+//! synthetic subjects with varied consent. Idempotent: what exists is kept. Never enabled
+//! outside the shipped development configuration.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use secrecy::SecretString;
 
 use crate::{
-    config::Settings,
+    config::{DatabaseUrl, Settings},
     crypto::Keyring,
     db::{
         agencies, principals, records,
@@ -94,7 +94,13 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
     }
 
     let database = Database::connect(&settings.database.url).context("database.url")?;
-    database.migrate()?;
+    // One command on a fresh clone: development mode migrates its own SQLite file. On
+    // PostgreSQL the gateway's role may not, so the schema must be migrated already.
+    if matches!(settings.database.url, DatabaseUrl::Sqlite(_)) {
+        database.migrate()?;
+    } else {
+        database.require_current_schema()?;
+    }
     for (id, kind, name) in SAMPLE_AGENCIES {
         let agency = Agency::new(AgencyId::parse(id)?, kind, name)?;
         database.run_blocking(|conn| match agencies::find(conn, &agency.id)? {

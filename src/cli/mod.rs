@@ -52,9 +52,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway (migrates the database first).
+    /// Run the gateway (the database must be migrated: see `migrate`).
     Serve,
-    /// Apply pending database migrations.
+    /// Apply pending database migrations, as the schema's owner.
     Migrate,
     /// Development PKI: CA, server and client certificates, CRL.
     #[command(subcommand)]
@@ -132,7 +132,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<Database> {
 /// How long an operator command waits for its audit entry.
 const AUDIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// An operator at the command line: the database (migrated) and an audit writer of the
+/// An operator at the command line: the database (at this binary's schema version) and an audit writer of the
 /// command's own, so each action's entry is durable before the action changes or prints
 /// anything, exactly as for an API call.
 pub(crate) struct Operator {
@@ -152,8 +152,8 @@ impl Operator {
     /// An operator session under `name` (development mode's own set-up is `dev-mode`).
     pub(crate) async fn open_as(settings: &Settings, name: &str) -> anyhow::Result<Self> {
         let database = connect(settings).await?;
-        let migrating = database.clone();
-        blocking(move || Ok(migrating.migrate()?)).await?;
+        let checking = database.clone();
+        blocking(move || Ok(checking.require_current_schema()?)).await?;
         let (log, writer) = AuditLog::start(database.clone(), AUDIT_TIMEOUT)?;
         Ok(Self {
             database,

@@ -9,6 +9,7 @@
 pub mod agencies;
 pub mod agreements;
 pub mod alerts;
+pub mod migrations;
 pub mod principals;
 pub mod records;
 pub mod schema;
@@ -16,6 +17,7 @@ pub mod subjects;
 
 use std::{cell::RefCell, sync::Arc, time::Duration};
 
+use crate::{config::DatabaseUrl, domain::InvalidValue};
 use diesel::{
     connection::SimpleConnection,
     pg::PgConnection,
@@ -23,12 +25,6 @@ use diesel::{
     sqlite::SqliteConnection,
     Connection, RunQueryDsl,
 };
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-
-use crate::{config::DatabaseUrl, domain::InvalidValue};
-
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -46,6 +42,10 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
+    #[error(transparent)]
+    Schema(#[from] migrations::SchemaMismatch),
+    #[error(transparent)]
+    UnsafeRole(#[from] migrations::UnsafeRole),
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
     #[error("not found: {0:?}")]
@@ -234,39 +234,10 @@ impl Database {
         .map_err(|e| DbError::Connect(e.to_string()))
     }
 
-    /// Applies pending migrations for this backend and returns the versions applied.
-    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
-        self.run_blocking(|conn| match conn {
-            DbConnection::Sqlite(conn) => apply(conn, SQLITE_MIGRATIONS),
-            // Serialise migrations across instances; the lock ends with the session.
-            DbConnection::Postgres(conn) => {
-                conn.batch_execute(&format!(
-                    "SELECT pg_advisory_lock({})",
-                    LockKey::Migration.key()
-                ))?;
-                let applied = apply(conn, POSTGRES_MIGRATIONS);
-                conn.batch_execute(&format!(
-                    "SELECT pg_advisory_unlock({})",
-                    LockKey::Migration.key()
-                ))?;
-                applied
-            }
-        })
-    }
-
     /// Readiness: a connection can be had and answers.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| Ok(conn.ping()?)).await
     }
-}
-
-fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<String>, DbError>
-where
-    C: MigrationHarness<C::Backend> + Connection,
-{
-    conn.run_pending_migrations(migrations)
-        .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// Every pooled SQLite connection: WAL lets readers work beside the single writer; FULL

@@ -184,6 +184,7 @@ fn agencies_and_principals_are_managed_from_the_command_line() {
         ("CONCORDAT_DATABASE_URL", database.as_str()),
         ("CONCORDAT_TLS_CLIENT_CA", client_ca.to_str().unwrap()),
     ];
+    assert!(concordat(dir.path(), &["migrate"], &env).status.success());
     assert!(
         concordat(dir.path(), &["certs", "init", "--dir", pki_arg], &[])
             .status
@@ -297,6 +298,36 @@ fn agencies_and_principals_are_managed_from_the_command_line() {
     assert!(row.contains("CN=nurse, O=iow-nhs"), "{listing}");
 }
 
+/// Operator commands, like `serve`, never migrate: they name `concordat migrate`.
+#[test]
+fn an_operator_command_on_an_unmigrated_database_names_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database_url_string(dir.path());
+    let env = [("CONCORDAT_DATABASE_URL", database.as_str())];
+    let add = [
+        "agencies",
+        "add",
+        "scas",
+        "--kind",
+        "ambulance",
+        "--name",
+        "SCAS",
+    ];
+
+    let refused = concordat(dir.path(), &add, &env);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("no Concordat schema: run `concordat migrate`"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let migrated = concordat(dir.path(), &["migrate"], &env);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let added = concordat(dir.path(), &add, &env);
+    assert!(added.status.success(), "{}", stderr(&added));
+}
+
 #[test]
 fn a_bad_configuration_value_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -355,6 +386,7 @@ fn operator_changes_and_exports_are_audited_before_they_happen() {
         ("CONCORDAT_DATABASE_URL", database.as_str()),
         ("CONCORDAT_TLS_CLIENT_CA", client_ca.to_str().unwrap()),
     ];
+    assert!(concordat(dir.path(), &["migrate"], &env).status.success());
     let run = |args: &[&str]| {
         let output = concordat(dir.path(), args, &env);
         (output.status.success(), stderr(&output))

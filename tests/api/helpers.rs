@@ -29,7 +29,11 @@ use time::OffsetDateTime;
 pub struct TestApp {
     pub port: u16,
     pub ops_port: u16,
+    /// The schema owner's pool, for setting a test up and inspecting or tampering with what
+    /// is stored. The gateway itself connects as `settings.database.url`: on PostgreSQL a
+    /// login member of `concordat_app`, as in production.
     pub database: Database,
+    pub owner_url: DatabaseUrl,
     pub pki: PkiDirectory,
     pub settings: Settings,
     pub dir: TempDir,
@@ -46,6 +50,27 @@ pub fn test_database_url_string(dir: &std::path::Path) -> String {
         Ok(base) if !base.is_empty() => fresh_postgres_database(&base),
         _ => format!("sqlite://{}", dir.join("concordat.db").display()),
     }
+}
+
+/// The login role the PostgreSQL tests run the gateway as: a member of `concordat_app` and
+/// nothing else, as production would.
+pub const GATEWAY_ROLE: &str = "concordat_test_gateway";
+
+/// `url` (a migrated PostgreSQL database) as the login role `role`, a member of the roles
+/// `member_of` (comma-separated). Roles are cluster-wide, so each is made once for every
+/// test database and kept: tests running at once may both try.
+pub fn postgres_url_as(url: &DatabaseUrl, role: &str, member_of: &str) -> DatabaseUrl {
+    let mut owner = PgConnection::establish(&url.expose()).unwrap();
+    diesel::sql_query(format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN IN ROLE {member_of}; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    ))
+    .execute(&mut owner)
+    .unwrap();
+    let mut as_role = url::Url::parse(&url.expose()).unwrap();
+    as_role.set_username(role).unwrap();
+    as_role.set_password(None).unwrap();
+    DatabaseUrl::parse(as_role.as_str()).unwrap()
 }
 
 pub fn fresh_postgres_database(base: &str) -> String {
@@ -129,8 +154,12 @@ pub async fn prepare_app(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let pki = PkiDirectory::new(dir.path().join("pki"));
     pki.init().unwrap();
 
-    let database = Database::connect(&settings.database.url).unwrap();
+    let owner_url = settings.database.url.clone();
+    let database = Database::connect(&owner_url).unwrap();
     database.migrate().unwrap();
+    if let DatabaseUrl::Postgres(_) = owner_url {
+        settings.database.url = postgres_url_as(&owner_url, GATEWAY_ROLE, "concordat_app");
+    }
     for (id, kind) in [
         ("hampshire-police", AgencyKind::Police),
         ("iow-nhs", AgencyKind::Health),
@@ -147,6 +176,7 @@ pub async fn prepare_app(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         port: 0,
         ops_port: 0,
         database,
+        owner_url,
         pki,
         settings,
         dir,
@@ -170,8 +200,18 @@ impl TestApp {
         format!("https://localhost:{port}{path}")
     }
 
-    /// A configuration file for this app's settings, for running the `concordat` binary.
+    /// A configuration file for this app's settings, for running the `concordat` binary as
+    /// the gateway runs (on PostgreSQL, as a member of `concordat_app`).
     pub fn write_config(&self) -> PathBuf {
+        self.write_config_for("concordat.toml", &self.settings.database.url)
+    }
+
+    /// The same, connecting as the schema's owner, for `concordat migrate`.
+    pub fn write_owner_config(&self) -> PathBuf {
+        self.write_config_for("concordat-owner.toml", &self.owner_url)
+    }
+
+    fn write_config_for(&self, name: &str, database: &DatabaseUrl) -> PathBuf {
         let s = &self.settings;
         let toml = format!(
             r#"[server]
@@ -205,7 +245,7 @@ filter = "info"
             key = s.tls.key.display(),
             ca = s.tls.client_ca.display(),
             crl = s.tls.crl.display(),
-            url = match &s.database.url {
+            url = match database {
                 DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
                 url => url.expose(),
             },
@@ -213,7 +253,7 @@ filter = "info"
             origin = s.audit.origin,
             checkpoint_every = s.audit.checkpoint_every.as_millis(),
         );
-        let path = self.dir.path().join("concordat.toml");
+        let path = self.dir.path().join(name);
         std::fs::write(&path, toml).unwrap();
         path
     }

@@ -2,9 +2,13 @@
 
 use std::{collections::BTreeSet, path::Path};
 
-use concordat::db::Database;
+use concordat::{
+    config::{DatabaseUrl, Settings},
+    db::{migrations::SchemaMismatch, Database, DbError},
+    startup::Application,
+};
 
-use crate::helpers::test_database_url;
+use crate::helpers::{postgres_url_as, prepare_app, test_database_url, test_settings};
 
 fn versions(backend: &str) -> BTreeSet<String> {
     std::fs::read_dir(
@@ -106,17 +110,19 @@ async fn audit_rows_cannot_be_rewritten_or_removed_in_the_database() {
     assert_eq!(app.audit_entries().await.len(), 1);
 }
 
+/// The PostgreSQL suite runs the gateway as a login member of `concordat_app`: that role can
+/// read and append, and the database itself refuses it anything else.
 #[tokio::test]
-async fn on_postgres_the_application_role_cannot_update_delete_or_truncate() {
+async fn on_postgres_the_gateway_role_cannot_update_delete_or_truncate() {
     use diesel::{connection::SimpleConnection, Connection};
     let app = crate::helpers::spawn_app().await;
-    let concordat::config::DatabaseUrl::Postgres(_) = &app.settings.database.url else {
-        // SQLite has no roles; its triggers are checked above.
+    let DatabaseUrl::Postgres(_) = &app.settings.database.url else {
+        // SQLite has no roles; its triggers are checked below.
         return;
     };
+    assert_ne!(app.settings.database.url.expose(), app.owner_url.expose());
     let mut conn =
         diesel::pg::PgConnection::establish(&app.settings.database.url.expose()).unwrap();
-    conn.batch_execute("SET ROLE concordat_app").unwrap();
     assert!(conn
         .batch_execute("SELECT count(*) FROM audit_entries")
         .is_ok());
@@ -124,10 +130,161 @@ async fn on_postgres_the_application_role_cannot_update_delete_or_truncate() {
         "UPDATE agencies SET name = 'x'",
         "DELETE FROM audit_checkpoints",
         "TRUNCATE audit_entries",
+        "ALTER TABLE audit_entries DISABLE TRIGGER USER",
+        "CREATE TABLE shadow (id integer)",
     ] {
         let error = conn.batch_execute(statement).unwrap_err().to_string();
-        assert!(error.contains("permission denied"), "{statement}: {error}");
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{statement}: {error}"
+        );
     }
+}
+
+/// The message `Application::build` stops with, for settings that must not start.
+async fn start_refusal(settings: &Settings) -> String {
+    match Application::build(settings).await {
+        Ok(_) => panic!("the gateway started"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+/// `serve` never migrates: a database nobody migrated is refused, naming `concordat
+/// migrate`, and left as it was.
+#[tokio::test]
+async fn the_gateway_refuses_an_unmigrated_database_and_leaves_it_unmigrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path());
+    concordat::pki::PkiDirectory::new(dir.path().join("pki"))
+        .init()
+        .unwrap();
+
+    let message = start_refusal(&settings).await;
+
+    assert!(message.contains("no Concordat schema"), "{message}");
+    assert!(message.contains("run `concordat migrate`"), "{message}");
+    let database = Database::connect(&settings.database.url).unwrap();
+    assert!(matches!(
+        database.require_current_schema(),
+        Err(DbError::Schema(SchemaMismatch::Missing))
+    ));
+}
+
+/// A schema behind the binary (a migration not applied) or ahead of it (one it does not
+/// know, from a newer version) stops the start, saying which.
+#[tokio::test]
+async fn the_gateway_refuses_a_schema_behind_or_ahead_of_its_version() {
+    use diesel::connection::SimpleConnection;
+    let app = prepare_app(|_| {}).await;
+    let latest = versions("sqlite")
+        .into_iter()
+        .map(|name| name.split('_').next().unwrap().replace('-', ""))
+        .max()
+        .unwrap();
+    let owner = |sql: String| {
+        app.database
+            .run_blocking(move |conn| Ok(conn.batch_execute(&sql)?))
+            .unwrap()
+    };
+
+    owner("INSERT INTO __diesel_schema_migrations (version) VALUES ('29991231000001')".into());
+    let ahead = start_refusal(&app.settings).await;
+    assert!(ahead.contains("does not know (29991231000001)"), "{ahead}");
+    assert!(ahead.contains("newer version"), "{ahead}");
+
+    owner(format!(
+        "DELETE FROM __diesel_schema_migrations WHERE version IN ('29991231000001', '{latest}')"
+    ));
+    let behind = start_refusal(&app.settings).await;
+    assert!(
+        behind.contains(&format!("not applied: {latest}")),
+        "{behind}"
+    );
+    assert!(behind.contains("run `concordat migrate`"), "{behind}");
+}
+
+/// On PostgreSQL the gateway refuses to run as any role that could rewrite history: a
+/// superuser, an owner (or a member of one) of a table, a role holding UPDATE, DELETE or
+/// TRUNCATE (directly, by column or through a role), or one that may create in the schema.
+/// `concordat migrate` takes CREATE on the schema back from PUBLIC.
+#[tokio::test]
+async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
+    use diesel::connection::SimpleConnection;
+    let app = prepare_app(|_| {}).await;
+    if let DatabaseUrl::Sqlite(_) = app.owner_url {
+        return;
+    }
+    let owner = |sql: &str| {
+        let sql = sql.to_owned();
+        app.database
+            .run_blocking(move |conn| Ok(conn.batch_execute(&sql)?))
+            .unwrap()
+    };
+    let as_role = |role: &str, member_of: &str| {
+        let mut settings = app.settings.clone();
+        settings.database.url = postgres_url_as(&app.owner_url, role, member_of);
+        settings
+    };
+    // The roles are cluster-wide and kept; what they may do is granted in this database
+    // only, which goes with it.
+    let table_owner = as_role("concordat_test_table_owner", "concordat_app");
+    let owner_member = as_role(
+        "concordat_test_owner_member",
+        "concordat_app, concordat_test_table_owner",
+    );
+    let rewriter = as_role("concordat_test_rewriter", "concordat_app");
+    let rewriting_group = as_role("concordat_test_rewriting_group", "concordat_app");
+    let rewriter_by_group = as_role(
+        "concordat_test_rewriter_by_group",
+        "concordat_app, concordat_test_rewriting_group",
+    );
+    let creator = as_role("concordat_test_creator", "concordat_app");
+    owner(
+        "ALTER TABLE agencies OWNER TO concordat_test_table_owner; \
+         GRANT UPDATE (name) ON agencies TO concordat_test_rewriter; \
+         GRANT DELETE ON consents TO concordat_test_rewriter; \
+         GRANT TRUNCATE ON records TO concordat_test_rewriting_group; \
+         GRANT CREATE ON SCHEMA public TO concordat_test_creator",
+    );
+
+    let mut superuser = app.settings.clone();
+    superuser.database.url = app.owner_url.clone();
+    let message = start_refusal(&superuser).await;
+    assert!(message.contains("a PostgreSQL superuser"), "{message}");
+    assert!(message.contains("IN ROLE concordat_app"), "{message}");
+
+    for settings in [&table_owner, &owner_member] {
+        let message = start_refusal(settings).await;
+        assert!(
+            message.contains("owns or can act as the owner of agencies:"),
+            "{message}"
+        );
+    }
+    let message = start_refusal(&rewriter).await;
+    assert!(
+        message.contains("holds UPDATE on agencies, DELETE on consents:"),
+        "{message}"
+    );
+    for settings in [&rewriting_group, &rewriter_by_group] {
+        let message = start_refusal(settings).await;
+        assert!(message.contains("holds TRUNCATE on records:"), "{message}");
+    }
+    let message = start_refusal(&creator).await;
+    assert!(
+        message.contains("may create objects in schema public"),
+        "{message}"
+    );
+
+    // Granted to PUBLIC, CREATE reaches every role; `migrate` takes it back.
+    owner("GRANT CREATE ON SCHEMA public TO PUBLIC");
+    let message = start_refusal(&app.settings).await;
+    assert!(
+        message.contains("may create objects in schema public"),
+        "{message}"
+    );
+    app.database.migrate().unwrap();
+    let application = Application::build(&app.settings).await;
+    assert!(application.is_ok(), "{:#}", application.unwrap_err());
 }
 
 /// Every table whose history says who could see what refuses, from its owner, to rewrite a
@@ -271,4 +428,46 @@ async fn every_history_table_refuses_update_delete_and_truncate() {
         let message = refused.unwrap_or_else(|| panic!("the database accepted: {statement}"));
         assert!(message.contains("append-only"), "{statement}: {message}");
     }
+}
+
+/// Production's shape: the schema belongs to a role that is no superuser and may not create
+/// roles (`concordat_app` exists already, made once for the cluster by an administrator);
+/// it migrates, and the gateway's login role then passes every start-up check.
+#[tokio::test]
+async fn on_postgres_an_owner_without_superuser_or_createrole_migrates() {
+    use diesel::{Connection, RunQueryDsl};
+    let Ok(base) = std::env::var("CONCORDAT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // The application role exists once any test database is migrated.
+    let dir = tempfile::tempdir().unwrap();
+    let first = Database::connect(&test_database_url(dir.path())).unwrap();
+    first.migrate().unwrap();
+
+    let mut admin = diesel::pg::PgConnection::establish(&base).unwrap();
+    let name = format!("concordat_test_{}", uuid::Uuid::new_v4().simple());
+    for sql in [
+        "DO $$ BEGIN CREATE ROLE concordat_test_schema_owner LOGIN NOSUPERUSER NOCREATEROLE; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            .to_owned(),
+        format!("CREATE DATABASE {name} OWNER concordat_test_schema_owner"),
+    ] {
+        diesel::sql_query(sql).execute(&mut admin).unwrap();
+    }
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&name);
+    let superuser_url = DatabaseUrl::parse(url.as_str()).unwrap();
+    url.set_username("concordat_test_schema_owner").unwrap();
+    let owner = Database::connect(&DatabaseUrl::parse(url.as_str()).unwrap()).unwrap();
+
+    let applied = owner.migrate();
+    assert!(applied.is_ok(), "{:?}", applied.unwrap_err());
+    let gateway = Database::connect(&postgres_url_as(
+        &superuser_url,
+        "concordat_test_gateway",
+        "concordat_app",
+    ))
+    .unwrap();
+    gateway.require_current_schema().unwrap();
+    gateway.require_append_only_role().unwrap();
 }

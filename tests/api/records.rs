@@ -1083,7 +1083,7 @@ async fn migrate_reseals_records_sealed_before_payloads_were_bound_so_they_canno
     let old = store_unbound_plan(&scene).await;
     let other = scene.enrol_other().await;
 
-    let config = scene.app.write_config();
+    let config = scene.app.write_owner_config();
     let migrated = concordat(&config, &["migrate"]);
     let out = String::from_utf8_lossy(&migrated.stdout).into_owned();
     assert!(
@@ -1189,7 +1189,7 @@ async fn migrate_reseals_only_the_payload_a_batch_per_entry() {
     let old = store_unbound_plans(&scene, 501).await;
     let (rows_before, payloads_before) = stored_records(&scene.app).await;
 
-    let migrated = concordat(&scene.app.write_config(), &["migrate"]);
+    let migrated = concordat(&scene.app.write_owner_config(), &["migrate"]);
     assert!(migrated.status.success(), "{}", text(&migrated.stderr));
     assert!(
         text(&migrated.stdout).contains("501 record payload(s) re-sealed"),
@@ -1231,7 +1231,7 @@ async fn migrate_refuses_to_reseal_without_the_keys_and_changes_nothing() {
     let elsewhere = scene.app.dir.path().join("no-keys-here");
 
     let refused = concordat_with(
-        &scene.app.write_config(),
+        &scene.app.write_owner_config(),
         &["migrate"],
         &[("CONCORDAT_KEYS_DIR", &elsewhere)],
     );

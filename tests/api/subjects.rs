@@ -570,7 +570,7 @@ struct RefusedAppends(DatabaseUrl);
 
 impl RefusedAppends {
     fn of(app: &TestApp, action: &str) -> Self {
-        let url = app.settings.database.url.clone();
+        let url = app.owner_url.clone();
         let sql = match &url {
             DatabaseUrl::Sqlite(_) => format!(
                 "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_entries \

@@ -33,7 +33,7 @@ fn forge_entry(app: &TestApp, index: u64) {
     let forged = data.replace("\"decision\":\"granted\"", "\"decision\":\"denied\"");
     assert_ne!(data, forged);
     let hex_data = hex::encode(forged.as_bytes());
-    match &app.settings.database.url {
+    match &app.owner_url {
         DatabaseUrl::Sqlite(path) => {
             let mut conn =
                 diesel::sqlite::SqliteConnection::establish(&path.to_string_lossy()).unwrap();

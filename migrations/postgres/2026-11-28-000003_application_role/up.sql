@@ -4,11 +4,16 @@
 -- tables later migrations create. Log in as a member of it, e.g.
 --   CREATE ROLE gateway LOGIN PASSWORD '...' IN ROLE concordat_app;
 -- and keep the owner's credentials for `concordat migrate` only (see README).
+-- Roles are cluster-wide: an administrator may have created it once for the cluster, so that
+-- the schema's owner needs neither SUPERUSER nor CREATEROLE (PostgreSQL checks the privilege
+-- before the name, so CREATE ROLE alone would fail for such an owner even then).
 DO $$
 BEGIN
-    CREATE ROLE concordat_app NOLOGIN;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'concordat_app') THEN
+        CREATE ROLE concordat_app NOLOGIN;
+    END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL; -- roles are cluster-wide: another database of this cluster created it already
+    NULL; -- another database of this cluster created it at the same moment
 END
 $$;
 

@@ -202,11 +202,14 @@ impl CheckpointSigner {
         let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .map_err(|e| key_error(format!("not an Ed25519 PKCS#8 key: {e}")))?;
         let verifier = VerifierKey::new(name, pair.public_key().as_ref());
-        crate::files::write_public(
-            &dir.join(VERIFIER_KEY_FILE),
-            format!("{}\n", verifier.encode()).as_bytes(),
-        )
-        .map_err(|e| key_error(e.to_string()))?;
+        // Written only when missing or different (a new origin), so that once the keys
+        // exist `keys.dir` can be mounted read-only.
+        let vkey_path = dir.join(VERIFIER_KEY_FILE);
+        let vkey = format!("{}\n", verifier.encode());
+        if std::fs::read_to_string(&vkey_path).ok().as_deref() != Some(vkey.as_str()) {
+            crate::files::write_public(&vkey_path, vkey.as_bytes())
+                .map_err(|e| key_error(e.to_string()))?;
+        }
         Ok(Self { pair, verifier })
     }
 
@@ -281,6 +284,25 @@ mod tests {
         let first = CheckpointSigner::load_or_create(dir.path(), "o").unwrap();
         let second = CheckpointSigner::load_or_create(dir.path(), "o").unwrap();
         assert_eq!(first.verifier(), second.verifier());
+    }
+
+    /// After the first start `keys.dir` may be read-only (a sandboxed service): the verifier
+    /// key file is written only when it is missing or says something else.
+    #[test]
+    fn the_verifier_key_file_is_rewritten_only_when_it_differs() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let vkey = dir.path().join(VERIFIER_KEY_FILE);
+        CheckpointSigner::load_or_create(dir.path(), "o").unwrap();
+        let written = std::fs::metadata(&vkey).unwrap().ino();
+
+        CheckpointSigner::load_or_create(dir.path(), "o").unwrap();
+        assert_eq!(std::fs::metadata(&vkey).unwrap().ino(), written);
+
+        CheckpointSigner::load_or_create(dir.path(), "another.origin/log").unwrap();
+        assert!(std::fs::read_to_string(&vkey)
+            .unwrap()
+            .starts_with("another.origin/log+"));
     }
 
     #[test]

@@ -189,8 +189,10 @@ async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database.url.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let database = Database::connect(&url).context("database.url")?;
-        database.require_current_schema()?;
+        // The role first: it reads only the catalogues, which any role may, and a role that
+        // could rewrite history is refused whatever state the schema is in.
         database.require_append_only_role()?;
+        database.require_current_schema()?;
         // Reads refuse unbound payloads (`db::records`), and only the schema owner may
         // re-seal them: starting anyway would fail every read that meets one.
         let unbound = database.run_blocking(records::count_unbound)?;

@@ -23,10 +23,6 @@ use super::{on_concrete, Database, DbConnection, DbError, LockKey};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// The role every instance of the gateway should log in as a member of (created by the
-/// migrations, with SELECT and INSERT on every table).
-pub const APPLICATION_ROLE: &str = "concordat_app";
-
 /// Why the schema is not the one this binary was built for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaMismatch {
@@ -53,7 +49,7 @@ pub enum SchemaMismatch {
 /// put it right: the gateway runs as a login member of `concordat_app`, and only
 /// `concordat migrate` runs as the owner.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnsafeRole {
+pub enum RefusedRole {
     #[error(
         "database.url connects as `{0}`, a PostgreSQL superuser, which bypasses every grant \
          and can disable the triggers that keep history append-only: connect as a login \
@@ -85,6 +81,11 @@ pub enum UnsafeRole {
          the gateway logs in as"
     )]
     CreatesInSchema(String),
+    #[error(
+        "database.url connects as `{0}`, which is not a member of concordat_app and so \
+         cannot read or append: GRANT concordat_app TO {0}"
+    )]
+    NotApplicationMember(String),
 }
 
 impl Database {
@@ -134,7 +135,7 @@ impl Database {
         Ok(())
     }
 
-    /// PostgreSQL: refuses a role that could rewrite history (see [`UnsafeRole`]). Roles it
+    /// PostgreSQL: refuses a role that could rewrite history (see [`RefusedRole`]). Roles it
     /// could switch to count as its own: a member of the owner can `SET ROLE` to it. SQLite
     /// has no roles; its triggers alone keep history append-only.
     pub fn require_append_only_role(&self) -> Result<(), DbError> {
@@ -202,6 +203,10 @@ struct RoleStanding {
     superuser: bool,
     #[diesel(sql_type = Bool)]
     creates_in_schema: bool,
+    #[diesel(sql_type = Bool)]
+    application_role_exists: bool,
+    #[diesel(sql_type = Bool)]
+    application_member: bool,
 }
 
 /// The checks behind [`Database::require_append_only_role`], in order of how much the role
@@ -221,12 +226,17 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
                         WHERE pg_has_role(session_user, r.oid, 'MEMBER') \
                           AND has_schema_privilege(r.oid, 'public', 'CREATE')) \
                     OR has_schema_privilege(session_user, 'public', 'CREATE') \
-                    AS creates_in_schema",
+                    AS creates_in_schema, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'concordat_app') \
+                    AS application_role_exists, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'concordat_app' \
+                        AND pg_has_role(session_user, r.oid, 'USAGE')) \
+                    AS application_member",
     )
     .get_result::<RoleStanding>(conn)?;
     let role = standing.role;
     if standing.superuser {
-        return Err(UnsafeRole::Superuser(role).into());
+        return Err(RefusedRole::Superuser(role).into());
     }
     let owned = diesel::sql_query(format!(
         "SELECT t.relname::text AS name FROM ({HISTORY_TABLES}) t \
@@ -235,7 +245,7 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
     .load::<Name>(conn)?;
     if !owned.is_empty() {
         let tables = owned.into_iter().map(|t| t.name).collect();
-        return Err(UnsafeRole::Owner { role, tables }.into());
+        return Err(RefusedRole::Owner { role, tables }.into());
     }
     // Column-level UPDATE counts as UPDATE: it rewrites rows all the same.
     let grants = diesel::sql_query(format!(
@@ -251,10 +261,14 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
     .load::<Name>(conn)?;
     if !grants.is_empty() {
         let grants = grants.into_iter().map(|g| g.name).collect();
-        return Err(UnsafeRole::Rewrites { role, grants }.into());
+        return Err(RefusedRole::Rewrites { role, grants }.into());
     }
     if standing.creates_in_schema {
-        return Err(UnsafeRole::CreatesInSchema(role).into());
+        return Err(RefusedRole::CreatesInSchema(role).into());
+    }
+    // Before the first `migrate` the role may not exist yet; the schema check then refuses.
+    if standing.application_role_exists && !standing.application_member {
+        return Err(RefusedRole::NotApplicationMember(role).into());
     }
     Ok(())
 }

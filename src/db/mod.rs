@@ -45,7 +45,7 @@ pub enum DbError {
     #[error(transparent)]
     Schema(#[from] migrations::SchemaMismatch),
     #[error(transparent)]
-    UnsafeRole(#[from] migrations::UnsafeRole),
+    RefusedRole(#[from] migrations::RefusedRole),
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
     #[error("not found: {0:?}")]

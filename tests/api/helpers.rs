@@ -57,12 +57,17 @@ pub fn test_database_url_string(dir: &std::path::Path) -> String {
 pub const GATEWAY_ROLE: &str = "concordat_test_gateway";
 
 /// `url` (a migrated PostgreSQL database) as the login role `role`, a member of the roles
-/// `member_of` (comma-separated). Roles are cluster-wide, so each is made once for every
+/// `member_of` (comma-separated, or none). Roles are cluster-wide, so each is made once for every
 /// test database and kept: tests running at once may both try.
 pub fn postgres_url_as(url: &DatabaseUrl, role: &str, member_of: &str) -> DatabaseUrl {
     let mut owner = PgConnection::establish(&url.expose()).unwrap();
+    let membership = if member_of.is_empty() {
+        String::new()
+    } else {
+        format!("IN ROLE {member_of}")
+    };
     diesel::sql_query(format!(
-        "DO $$ BEGIN CREATE ROLE {role} LOGIN IN ROLE {member_of}; \
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN {membership}; \
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
     ))
     .execute(&mut owner)

@@ -1,4 +1,5 @@
-//! Both backends carry the same migration versions and apply them cleanly.
+//! Both backends carry the same migration versions and apply them cleanly; the gateway
+//! never migrates, and on PostgreSQL runs only as a role that cannot rewrite history.
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -8,7 +9,9 @@ use concordat::{
     startup::Application,
 };
 
-use crate::helpers::{postgres_url_as, prepare_app, test_database_url, test_settings};
+use crate::helpers::{
+    postgres_url_as, prepare_app, test_database_url, test_settings, GATEWAY_ROLE,
+};
 
 fn versions(backend: &str) -> BTreeSet<String> {
     std::fs::read_dir(
@@ -141,6 +144,16 @@ async fn on_postgres_the_gateway_role_cannot_update_delete_or_truncate() {
     }
 }
 
+/// Makes sure `concordat_app` exists in the test cluster: the first migration of any
+/// database creates it.
+fn application_role_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    Database::connect(&test_database_url(dir.path()))
+        .unwrap()
+        .migrate()
+        .unwrap();
+}
+
 /// The message `Application::build` stops with, for settings that must not start.
 async fn start_refusal(settings: &Settings) -> String {
     match Application::build(settings).await {
@@ -154,16 +167,22 @@ async fn start_refusal(settings: &Settings) -> String {
 #[tokio::test]
 async fn the_gateway_refuses_an_unmigrated_database_and_leaves_it_unmigrated() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path());
+    let mut settings = test_settings(dir.path());
     concordat::pki::PkiDirectory::new(dir.path().join("pki"))
         .init()
         .unwrap();
+    let owner = settings.database.url.clone();
+    if let DatabaseUrl::Postgres(_) = owner {
+        // As production would: the gateway's role, not the owner (a superuser here).
+        application_role_exists();
+        settings.database.url = postgres_url_as(&owner, GATEWAY_ROLE, "concordat_app");
+    }
 
     let message = start_refusal(&settings).await;
 
     assert!(message.contains("no Concordat schema"), "{message}");
     assert!(message.contains("run `concordat migrate`"), "{message}");
-    let database = Database::connect(&settings.database.url).unwrap();
+    let database = Database::connect(&owner).unwrap();
     assert!(matches!(
         database.require_current_schema(),
         Err(DbError::Schema(SchemaMismatch::Missing))
@@ -205,7 +224,8 @@ async fn the_gateway_refuses_a_schema_behind_or_ahead_of_its_version() {
 
 /// On PostgreSQL the gateway refuses to run as any role that could rewrite history: a
 /// superuser, an owner (or a member of one) of a table, a role holding UPDATE, DELETE or
-/// TRUNCATE (directly, by column or through a role), or one that may create in the schema.
+/// TRUNCATE (directly, by column or through a role), or one that may create in the schema;
+/// and one that is not a member of `concordat_app` could not work at all.
 /// `concordat migrate` takes CREATE on the schema back from PUBLIC.
 #[tokio::test]
 async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
@@ -239,6 +259,7 @@ async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
         "concordat_app, concordat_test_rewriting_group",
     );
     let creator = as_role("concordat_test_creator", "concordat_app");
+    let outsider = as_role("concordat_test_outsider", "");
     owner(
         "ALTER TABLE agencies OWNER TO concordat_test_table_owner; \
          GRANT UPDATE (name) ON agencies TO concordat_test_rewriter; \
@@ -272,6 +293,12 @@ async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
     let message = start_refusal(&creator).await;
     assert!(
         message.contains("may create objects in schema public"),
+        "{message}"
+    );
+
+    let message = start_refusal(&outsider).await;
+    assert!(
+        message.contains("not a member of concordat_app"),
         "{message}"
     );
 
@@ -439,10 +466,7 @@ async fn on_postgres_an_owner_without_superuser_or_createrole_migrates() {
     let Ok(base) = std::env::var("CONCORDAT_TEST_POSTGRES_URL") else {
         return;
     };
-    // The application role exists once any test database is migrated.
-    let dir = tempfile::tempdir().unwrap();
-    let first = Database::connect(&test_database_url(dir.path())).unwrap();
-    first.migrate().unwrap();
+    application_role_exists();
 
     let mut admin = diesel::pg::PgConnection::establish(&base).unwrap();
     let name = format!("concordat_test_{}", uuid::Uuid::new_v4().simple());

@@ -137,3 +137,62 @@ fn tls12_client(ca: &std::path::Path, certificate: &IssuedCertificate) -> reqwes
         .build()
         .unwrap()
 }
+
+/// TLS to PostgreSQL: `database.url` reaches libpq as it is, so its TLS parameters apply.
+/// With `sslmode=verify-full` and a CA file that did not issue the server's certificate the
+/// pool refuses to open (and so the gateway to start); with TLS required, the connections
+/// are encrypted.
+#[tokio::test]
+async fn on_postgres_the_database_url_s_tls_parameters_are_applied() {
+    use concordat::{config::DatabaseUrl, db::Database};
+    use diesel::{sql_types::Bool, QueryableByName, RunQueryDsl};
+    let Ok(base) = std::env::var("CONCORDAT_TEST_POSTGRES_URL") else {
+        return;
+    };
+    #[derive(QueryableByName)]
+    struct Encrypted {
+        #[diesel(sql_type = Bool)]
+        ssl: bool,
+    }
+    let with = |parameters: &[(&str, &str)]| {
+        let mut url = url::Url::parse(&base).unwrap();
+        url.query_pairs_mut().extend_pairs(parameters);
+        DatabaseUrl::parse(url.as_str()).unwrap()
+    };
+    let plain = Database::connect(&with(&[])).unwrap();
+    let server_tls = plain
+        .run_blocking(|conn| {
+            Ok(
+                diesel::sql_query("SELECT current_setting('ssl') = 'on' AS ssl")
+                    .get_result::<Encrypted>(conn)?,
+            )
+        })
+        .unwrap();
+    assert!(
+        server_tls.ssl,
+        "the test server has TLS off; these checks need it on"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = concordat::pki::PkiDirectory::new(dir.path().join("pki"));
+    other_ca.init().unwrap();
+    let ca_file = other_ca.ca_certificate();
+    let refused = Database::connect(&with(&[
+        ("sslmode", "verify-full"),
+        ("sslrootcert", ca_file.to_str().unwrap()),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("certificate verify failed"), "{refused}");
+
+    let required = Database::connect(&with(&[("sslmode", "require")])).unwrap();
+    let encrypted = required
+        .run_blocking(|conn| {
+            Ok(
+                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .get_result::<Encrypted>(conn)?,
+            )
+        })
+        .unwrap();
+    assert!(encrypted.ssl);
+}

@@ -1,6 +1,7 @@
 //! Writing the gateway's own files safely: private keys with mode 0600, and every file by
-//! writing a sibling, syncing it and renaming it over the old one, so a reader (the CRL
-//! watcher, a restarted gateway) never sees half a file.
+//! writing a sibling, syncing it and renaming it over the old one (then syncing the
+//! directory), so a reader (the CRL watcher, a restarted gateway or witness) never sees half
+//! a file and a rename acknowledged is not lost in a crash.
 
 use std::{
     fs,
@@ -28,10 +29,7 @@ pub fn create_key_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(contents)?;
     file.sync_all()?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    sync_parent(path)
 }
 
 /// Reads a key file, refusing one that anyone but its owner may read or write.
@@ -69,5 +67,16 @@ fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<(
         .open(&temporary)?;
     file.write_all(contents)?;
     file.sync_all()?;
-    fs::rename(&temporary, path)
+    fs::rename(&temporary, path)?;
+    sync_parent(path)
+}
+
+/// Syncs the directory holding `path`, which makes a new name in it durable. A bare file
+/// name is in the working directory.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::File::open(dir)?.sync_all()
 }

@@ -29,3 +29,4 @@ pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod witness;

@@ -19,7 +19,8 @@ use super::merkle::Hash;
 
 /// Signature algorithm byte of Ed25519 in signed-note keys.
 const ALGORITHM_ED25519: u8 = 0x01;
-const SIGNATURE_PREFIX: &str = "\u{2014} ";
+/// Starts every note signature line: an em dash and a space.
+pub(super) const SIGNATURE_PREFIX: &str = "\u{2014} ";
 const PRIVATE_KEY_FILE: &str = "audit-checkpoint.pk8";
 const VERIFIER_KEY_FILE: &str = "audit-checkpoint.vkey";
 
@@ -88,7 +89,7 @@ impl VerifierKey {
     fn new(name: &str, public_key: &[u8]) -> Self {
         Self {
             name: name.to_owned(),
-            key_id: key_id(name, public_key),
+            key_id: key_id(name, ALGORITHM_ED25519, public_key),
             public_key: public_key.to_vec(),
         }
     }
@@ -230,10 +231,12 @@ impl CheckpointSigner {
     }
 }
 
-fn key_id(name: &str, public_key: &[u8]) -> [u8; 4] {
+/// A signed-note key id: the first four bytes of `SHA-256(name || 0x0A || algorithm ||
+/// public key)`.
+pub(super) fn key_id(name: &str, algorithm: u8, public_key: &[u8]) -> [u8; 4] {
     let mut material = name.as_bytes().to_vec();
     material.push(b'\n');
-    material.push(ALGORITHM_ED25519);
+    material.push(algorithm);
     material.extend_from_slice(public_key);
     let hash = digest(&SHA256, &material);
     let mut id = [0u8; 4];

@@ -15,6 +15,7 @@
 pub mod action;
 pub mod checkpoint;
 pub mod checkpointer;
+pub mod cosignature;
 pub mod entry;
 pub mod export;
 pub mod merkle;

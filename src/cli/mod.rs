@@ -13,6 +13,7 @@ mod dev;
 mod principals;
 mod reports;
 mod serve;
+mod witness;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,7 @@ pub use audit::AuditCommand;
 pub use certs::CertsCommand;
 pub use principals::PrincipalsCommand;
 pub use reports::ReportsCommand;
+pub use witness::WitnessCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "concordat", version, about = "Mutual-TLS data-sharing gateway")]
@@ -74,6 +76,12 @@ pub enum Command {
     /// Programme evaluation reports (audited, small numbers suppressed).
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// An agency's witness of the audit trail: with no subcommand, run it (`--config` names
+    /// the witness's own configuration file).
+    Witness {
+        #[command(subcommand)]
+        command: Option<WitnessCommand>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -97,6 +105,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             agreements::run(command, &operator_settings(config)?, out).await
         }
         Command::Reports(command) => reports::run(command, &operator_settings(config)?, out).await,
+        Command::Witness { command } => {
+            if command.is_some() {
+                quiet_telemetry()?;
+            }
+            witness::run(command, config, out).await
+        }
     }
 }
 

@@ -477,3 +477,49 @@ fn operator_changes_and_exports_are_audited_before_they_happen() {
     }
     assert_eq!(entries[2]["agency_id"], "iow-nhs");
 }
+
+/// `concordat witness key` makes the witness's key once and prints its verifier key;
+/// `witness check` reports no evidence on a new witness. Paths in the witness's file are
+/// relative to it, a bare file name included.
+#[test]
+fn a_witness_makes_its_key_once_and_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = concordat::audit::checkpoint::CheckpointSigner::load_or_create(
+        &dir.path().join("log-keys"),
+        "concordat.test/log",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("witness.toml"),
+        format!(
+            "name = \"witness.test/w1\"\nkey = \"witness.pk8\"\nstate_dir = \"state\"\n\
+             bind = \"127.0.0.1:0\"\n[[logs]]\norigin = \"concordat.test/log\"\nvkey = \"{}\"\n",
+            log.verifier().encode()
+        ),
+    )
+    .unwrap();
+    let witness = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_concordat"))
+            .current_dir(dir.path())
+            .args(["witness", "--config", "witness.toml"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let first = witness(&["key"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let vkey = stdout(&first);
+    assert!(vkey.starts_with("witness.test/w1+"), "{vkey}");
+    concordat::audit::cosignature::WitnessKey::parse(&vkey).unwrap();
+    assert_eq!(stdout(&witness(&["key"])), vkey);
+    let mode = std::fs::metadata(dir.path().join("witness.pk8"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let check = witness(&["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("no evidence of misbehaviour"));
+}

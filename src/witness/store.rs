@@ -1,0 +1,143 @@
+//! The witness's files: the latest checkpoint it cosigned for each log (the log's signed
+//! note, replaced by write, sync, rename and directory sync before the cosignature is
+//! returned) and the evidence of each checkpoint that contradicted it.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+use ring::digest::{digest, SHA256};
+
+use super::protocol::Misbehaviour;
+use crate::files;
+
+const EVIDENCE_DIR: &str = "evidence";
+
+#[derive(Debug, Clone)]
+pub struct WitnessStore {
+    dir: PathBuf,
+}
+
+impl WitnessStore {
+    /// Opens (creating, mode 0700) the state directory.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        files::create_private_dir(&dir.join(EVIDENCE_DIR))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The note of the latest checkpoint cosigned for `origin`, if any.
+    pub fn latest(&self, origin: &str) -> io::Result<Option<String>> {
+        match std::fs::read_to_string(self.latest_path(origin)) {
+            Ok(note) => Ok(Some(note)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Makes `note` the latest for `origin`, durably.
+    pub fn record(&self, origin: &str, note: &str) -> io::Result<()> {
+        files::write_public(&self.latest_path(origin), note.as_bytes())
+    }
+
+    /// Keeps what proves the log misbehaved: the checkpoint the witness had cosigned, the
+    /// whole request (old size, proof and the contradicting checkpoint) and what was wrong.
+    /// Returns the directory, which is never reused.
+    pub fn keep_evidence(
+        &self,
+        origin: &str,
+        kind: Misbehaviour,
+        cosigned: Option<&str>,
+        request: &str,
+    ) -> io::Result<PathBuf> {
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let dir = self.dir.join(EVIDENCE_DIR).join(format!(
+            "{stamp}-{}-{}",
+            &origin_key(origin)[..16],
+            kind.as_str()
+        ));
+        std::fs::create_dir(&dir)?;
+        let summary = format!(
+            "origin: {origin}\nmisbehaviour: {}\nrecorded_at_unix_nanos: {stamp}\n",
+            kind.as_str()
+        );
+        files::write_public(&dir.join("summary.txt"), summary.as_bytes())?;
+        if let Some(cosigned) = cosigned {
+            files::write_public(&dir.join("cosigned.checkpoint"), cosigned.as_bytes())?;
+        }
+        files::write_public(&dir.join("add-checkpoint.request"), request.as_bytes())?;
+        Ok(dir)
+    }
+
+    /// Every evidence directory kept, oldest first.
+    pub fn evidence(&self) -> io::Result<Vec<PathBuf>> {
+        let mut found = std::fs::read_dir(self.dir.join(EVIDENCE_DIR))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<io::Result<Vec<_>>>()?;
+        found.retain(|path| path.is_dir());
+        found.sort();
+        Ok(found)
+    }
+
+    fn latest_path(&self, origin: &str) -> PathBuf {
+        self.dir.join(format!("{}.checkpoint", origin_key(origin)))
+    }
+}
+
+/// A file name for an origin, which may hold any character but a newline.
+fn origin_key(origin: &str) -> String {
+    hex::encode(digest(&SHA256, origin.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_checkpoint_is_kept_per_log_and_evidence_accumulates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = WitnessStore::open(dir.path()).unwrap();
+        assert_eq!(store.latest("a.example/log").unwrap(), None);
+        store.record("a.example/log", "note 1").unwrap();
+        store.record("a.example/log", "note 2").unwrap();
+        store.record("b.example/log", "other").unwrap();
+        assert_eq!(
+            store.latest("a.example/log").unwrap().as_deref(),
+            Some("note 2")
+        );
+        // A restarted witness reads the same state.
+        let reopened = WitnessStore::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.latest("b.example/log").unwrap().as_deref(),
+            Some("other")
+        );
+
+        assert!(store.evidence().unwrap().is_empty());
+        let kept = store
+            .keep_evidence(
+                "a.example/log",
+                Misbehaviour::Fork,
+                Some("note 2"),
+                "old 5\n\nx",
+            )
+            .unwrap();
+        store
+            .keep_evidence(
+                "a.example/log",
+                Misbehaviour::Inconsistent,
+                None,
+                "old 5\n\ny",
+            )
+            .unwrap();
+        assert_eq!(store.evidence().unwrap().len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(kept.join("cosigned.checkpoint")).unwrap(),
+            "note 2"
+        );
+        assert!(std::fs::read_to_string(kept.join("summary.txt"))
+            .unwrap()
+            .contains("misbehaviour: fork"));
+    }
+}

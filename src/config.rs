@@ -111,6 +111,24 @@ pub struct AuditSettings {
     /// 503 (and discloses nothing).
     #[serde(with = "humantime_serde", default = "default_append_timeout")]
     pub append_timeout: Duration,
+    /// Witnesses each new checkpoint is sent to (C2SP `tlog-witness`), each run by an agency
+    /// on its own machine. None by default.
+    #[serde(default)]
+    pub witnesses: Vec<WitnessEndpoint>,
+    /// How many of them must cosign a checkpoint for it to count as witnessed in
+    /// `/health/ready` and the metrics. Reported only: a witness never holds up a request.
+    #[serde(default)]
+    pub witness_quorum: usize,
+}
+
+/// One witness: where its `add-checkpoint` is, and its verifier key (which names it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessEndpoint {
+    /// The witness's submission prefix, e.g. `https://witness.police.example/concordat`.
+    pub url: String,
+    /// `<name>+<key id>+<base64 key>`, as `concordat witness key` prints it.
+    pub vkey: crate::audit::cosignature::WitnessKey,
 }
 
 fn default_append_timeout() -> Duration {
@@ -288,6 +306,21 @@ impl Settings {
             return Err(ConfigError::Value {
                 key: "audit.append_timeout",
                 message: "must be longer than zero".into(),
+            });
+        }
+        for witness in &self.audit.witnesses {
+            let scheme = url::Url::parse(&witness.url).map(|url| url.scheme().to_owned());
+            if !matches!(scheme.as_deref(), Ok("http" | "https")) {
+                return Err(ConfigError::Value {
+                    key: "audit.witnesses.url",
+                    message: format!("{:?} is not an http or https URL", witness.url),
+                });
+            }
+        }
+        if self.audit.witness_quorum > self.audit.witnesses.len() {
+            return Err(ConfigError::Value {
+                key: "audit.witness_quorum",
+                message: "must be at most the number of audit.witnesses".into(),
             });
         }
         if self.limits.max_body_bytes == 0 {

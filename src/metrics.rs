@@ -2,7 +2,8 @@
 //! Labels carry route patterns and status codes only, never ids or request contents.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone, Debug)]
@@ -13,6 +14,8 @@ pub struct Metrics {
     pub tls_client_certificate_rejections: IntCounterVec,
     pub connections_refused: IntCounter,
     pub refusals_coalesced: IntCounter,
+    pub witness_failures: IntCounterVec,
+    pub witness_cosigned_size: IntGaugeVec,
 }
 
 impl Metrics {
@@ -50,6 +53,22 @@ impl Metrics {
             "refusals_coalesced_total",
             "Refused requests counted into a later audit entry of their certificate, not given one each",
         )?;
+        let witness_failures = IntCounterVec::new(
+            Opts::new(
+                "witness_failures_total",
+                "Checkpoints a witness did not cosign (down, refused, or a cosignature that did not verify), by witness",
+            ),
+            &["witness"],
+        )?;
+        let witness_cosigned_size = IntGaugeVec::new(
+            Opts::new(
+                "witness_cosigned_tree_size",
+                "The largest checkpoint each witness is known to have cosigned",
+            ),
+            &["witness"],
+        )?;
+        registry.register(Box::new(witness_failures.clone()))?;
+        registry.register(Box::new(witness_cosigned_size.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(refusals_coalesced.clone()))?;
@@ -62,6 +81,8 @@ impl Metrics {
             tls_client_certificate_rejections,
             connections_refused,
             refusals_coalesced,
+            witness_failures,
+            witness_cosigned_size,
         })
     }
 

@@ -7,7 +7,7 @@ use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::{
-    audit::{AuditLog, WriterCondition},
+    audit::{witnessing::Witnesses, AuditLog, WriterCondition},
     db::Database,
     metrics::Metrics,
 };
@@ -16,15 +16,18 @@ pub fn server(
     listener: TcpListener,
     database: Database,
     audit_log: AuditLog,
+    witnesses: Witnesses,
     metrics: Metrics,
 ) -> std::io::Result<Server> {
     let database = web::Data::new(database);
+    let witnesses = web::Data::new(witnesses);
     let audit_log = web::Data::new(audit_log);
     let metrics = web::Data::new(metrics);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(database.clone())
             .app_data(audit_log.clone())
+            .app_data(witnesses.clone())
             .app_data(metrics.clone())
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
@@ -40,8 +43,13 @@ async fn live() -> HttpResponse {
 }
 
 /// Ready when the database answers and the audit writer can write: without either, every
-/// request would be refused.
-async fn ready(database: web::Data<Database>, audit_log: web::Data<AuditLog>) -> HttpResponse {
+/// request would be refused. The witnesses' standing is reported, never counted: a witness
+/// down must not take the gateway out of service.
+async fn ready(
+    database: web::Data<Database>,
+    audit_log: web::Data<AuditLog>,
+    witnesses: web::Data<Witnesses>,
+) -> HttpResponse {
     let database_ok = match database.ping().await {
         Ok(()) => true,
         Err(error) => {
@@ -51,11 +59,17 @@ async fn ready(database: web::Data<Database>, audit_log: web::Data<AuditLog>) ->
     };
     let writer = audit_log.condition(&database).await;
     let writer_ok = writer == WriterCondition::Ok;
-    let body = json!({
+    let mut body = json!({
         "status": if database_ok && writer_ok { "ready" } else { "unavailable" },
         "database": if database_ok { "ok" } else { "unreachable" },
         "audit_writer": writer.as_str(),
     });
+    if let (false, Some(fields)) = (witnesses.is_empty(), body.as_object_mut()) {
+        fields.insert(
+            "witnesses".into(),
+            json!({"quorum": witnesses.quorum(), "each": witnesses.standing()}),
+        );
+    }
     if database_ok && writer_ok {
         HttpResponse::Ok().json(body)
     } else {

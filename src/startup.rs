@@ -22,6 +22,7 @@ use crate::{
         checkpoint::CheckpointSigner,
         checkpointer,
         refusals::{self, Refusals},
+        witnessing::{WitnessMetrics, Witnesses},
         AuditLog,
     },
     config::Settings,
@@ -108,13 +109,29 @@ impl Application {
             metrics.clone(),
             listener,
         )?;
-        let ops_server = ops::server(ops_listener, database.clone(), audit_log.clone(), metrics)?;
+        let witnesses = Witnesses::new(
+            settings.audit.witnesses.clone(),
+            settings.audit.witness_quorum,
+            WitnessMetrics {
+                failures: metrics.witness_failures.clone(),
+                cosigned_size: metrics.witness_cosigned_size.clone(),
+            },
+        )
+        .context("audit.witnesses")?;
+        let ops_server = ops::server(
+            ops_listener,
+            database.clone(),
+            audit_log.clone(),
+            witnesses.clone(),
+            metrics,
+        )?;
         let crl_watch = verifier.watch(CRL_POLL);
         let checkpoints = checkpointer::spawn(
             database.clone(),
             Arc::clone(&signer),
             settings.audit.origin.clone(),
             settings.audit.checkpoint_every,
+            witnesses,
         );
 
         Ok(Self {

@@ -246,14 +246,21 @@ pub async fn entry(
 }
 
 /// The latest checkpoint as a C2SP signed note.
+/// The latest signed checkpoint with every witness cosignature kept for it, as one note:
+/// the gateway's signature line, then the witnesses' (C2SP `tlog-cosignature`).
 pub async fn checkpoint(gateway: &Gateway, call: &Call) -> Result<String, AppError> {
     auditor(call)?;
-    gateway
+    let cosigned = gateway
         .database
-        .run(store::latest_checkpoint)
-        .await?
-        .map(|latest| latest.signed_note)
-        .ok_or_else(|| AppError::NotFound("No checkpoint has been signed yet.".into()))
+        .run(|conn| {
+            let Some(latest) = store::latest_checkpoint(conn)? else {
+                return Ok(None);
+            };
+            let lines = store::cosignatures(conn, latest.size())?;
+            Ok(Some(latest.signed_note + &lines.concat()))
+        })
+        .await?;
+    cosigned.ok_or_else(|| AppError::NotFound("No checkpoint has been signed yet.".into()))
 }
 
 /// The latest checkpoint as the auditor's console shows it: what it covers, when it was

@@ -1,5 +1,6 @@
 //! Signs a checkpoint whenever the tree has grown since the last one: on a timer while the
-//! gateway runs, and once more at shutdown.
+//! gateway runs, and once more at shutdown. Each time, the latest checkpoint then goes to
+//! the witnesses that have not cosigned it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,6 +8,7 @@ use super::{
     checkpoint::{Checkpoint, CheckpointSigner},
     merkle,
     store::{self, StoredNodes},
+    witnessing::Witnesses,
 };
 use crate::db::{Database, DbConnection, DbError};
 
@@ -32,12 +34,14 @@ pub fn checkpoint_now(
     Ok(Some(size))
 }
 
-/// Checkpoints every `every` for the life of the process.
+/// Checkpoints every `every` for the life of the process, and has each checkpoint
+/// witnessed.
 pub fn spawn(
     database: Database,
     signer: Arc<CheckpointSigner>,
     origin: String,
     every: Duration,
+    witnesses: Witnesses,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
@@ -52,6 +56,11 @@ pub fn spawn(
                 Ok(Some(size)) => tracing::debug!(size, "audit checkpoint signed"),
                 Ok(None) => {}
                 Err(error) => tracing::error!(%error, "audit checkpoint not signed"),
+            }
+            if !witnesses.is_empty() {
+                if let Err(error) = witnesses.round(&database).await {
+                    tracing::error!(%error, "checkpoint not sent to witnesses");
+                }
             }
         }
     })

@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod refusals;
 pub mod store;
 pub mod verify;
+pub mod witnessing;
 mod writer;
 
 use std::{sync::Arc, time::Duration};

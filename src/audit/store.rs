@@ -18,7 +18,9 @@ use super::{
 use crate::{
     db::{
         conflict_on_unique,
-        schema::{alert_reviews, audit_checkpoints, audit_entries, audit_nodes},
+        schema::{
+            alert_reviews, audit_checkpoints, audit_cosignatures, audit_entries, audit_nodes,
+        },
         DbConnection, DbError,
     },
     domain::Timestamp,
@@ -516,6 +518,52 @@ pub(super) fn insert_checkpoint(
         Ok(_) | Err(DbError::Conflict(_)) => Ok(()),
         Err(other) => Err(other),
     }
+}
+
+/// Keeps a witness's cosignature line of the checkpoint of `tree_size`; one already kept for
+/// that checkpoint and witness (by another instance) stays.
+pub fn insert_cosignature(
+    conn: &mut DbConnection,
+    tree_size: u64,
+    witness: &str,
+    signature_line: &str,
+) -> Result<(), DbError> {
+    let tree_size = i64::try_from(tree_size).map_err(|_| corrupt("tree too large"))?;
+    match diesel::insert_into(audit_cosignatures::table)
+        .values((
+            audit_cosignatures::tree_size.eq(tree_size),
+            audit_cosignatures::witness.eq(witness),
+            audit_cosignatures::signature_line.eq(signature_line),
+            audit_cosignatures::received_at.eq(Timestamp::now().micros()),
+        ))
+        .execute(conn)
+        .map_err(|e| conflict_on_unique(e, crate::db::Conflict::ChangedConcurrently))
+    {
+        Ok(_) | Err(DbError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// The cosignature lines kept for the checkpoint of `tree_size`, by witness name.
+pub fn cosignatures(conn: &mut DbConnection, tree_size: u64) -> Result<Vec<String>, DbError> {
+    let tree_size = i64::try_from(tree_size).map_err(|_| corrupt("tree too large"))?;
+    Ok(audit_cosignatures::table
+        .filter(audit_cosignatures::tree_size.eq(tree_size))
+        .order(audit_cosignatures::witness)
+        .select(audit_cosignatures::signature_line)
+        .load(conn)?)
+}
+
+/// The largest checkpoint `witness` is known to have cosigned, by any instance.
+pub fn latest_cosigned_size(
+    conn: &mut DbConnection,
+    witness: &str,
+) -> Result<Option<u64>, DbError> {
+    let size: Option<i64> = audit_cosignatures::table
+        .filter(audit_cosignatures::witness.eq(witness))
+        .select(max(audit_cosignatures::tree_size))
+        .first(conn)?;
+    Ok(size.and_then(|size| u64::try_from(size).ok()))
 }
 
 /// Parses stored leaf data back into its entry.

@@ -105,6 +105,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_cosignatures (tree_size, witness) {
+        tree_size -> BigInt,
+        witness -> Text,
+        signature_line -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_checkpoints (tree_size) {
         tree_size -> BigInt,
         root_hash -> Binary,
@@ -161,6 +170,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_entries,
     audit_nodes,
     audit_checkpoints,
+    audit_cosignatures,
     subjects,
     subject_discharges,
     consents,

@@ -49,7 +49,7 @@ pub async fn entry(
 }
 
 #[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, description = "C2SP signed note", content_type = "text/plain"),
+    responses((status = 200, description = "C2SP signed note: the gateway's signature, then each witness's cosignature kept for it", content_type = "text/plain"),
               (status = 404, description = "No checkpoint signed yet", body = Problem, content_type = "application/problem+json")))]
 pub async fn checkpoint(call: Call, gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     let note = audit::checkpoint(&gateway, &call).await?;

@@ -113,6 +113,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
             origin: "concordat.test/log".into(),
             checkpoint_every: Duration::from_secs(60),
             append_timeout: Duration::from_secs(5),
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         },
         limits: LimitSettings {
             per_principal_rps: NonZeroU32::new(1000).unwrap(),

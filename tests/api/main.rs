@@ -25,3 +25,4 @@ mod subjects;
 mod tls;
 mod trail;
 mod whoami;
+mod witnesses;

@@ -1,0 +1,279 @@
+//! The gateway's side of C2SP `tlog-witness`: each new checkpoint goes to every configured
+//! witness with a consistency proof from the last one that witness cosigned, and each
+//! cosignature that verifies is kept beside the checkpoint, to be served with it.
+//!
+//! Witnessing never holds up a request: it runs on the checkpointer's task right after each
+//! checkpoint is signed, a witness that is down or refuses is reported (metrics,
+//! `/health/ready` details) and tried again at the next interval, and nothing waits for a
+//! quorum.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use prometheus::{IntCounterVec, IntGaugeVec};
+
+use super::{
+    cosignature::WitnessKey,
+    merkle,
+    store::{self, StoredNodes},
+};
+use crate::{
+    config::WitnessEndpoint,
+    db::{Database, DbError},
+};
+
+/// How long one `add-checkpoint` may take before the witness counts as down this time.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What this instance last learned of one witness.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WitnessStanding {
+    pub name: String,
+    /// The largest checkpoint it is known to have cosigned.
+    pub cosigned_size: Option<u64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The witnesses and what is known of each; cheap to clone.
+#[derive(Clone)]
+pub struct Witnesses {
+    endpoints: Arc<Vec<WitnessEndpoint>>,
+    quorum: usize,
+    client: reqwest::Client,
+    standing: Arc<Mutex<HashMap<String, WitnessStanding>>>,
+    metrics: WitnessMetrics,
+}
+
+#[derive(Clone)]
+pub struct WitnessMetrics {
+    pub failures: IntCounterVec,
+    pub cosigned_size: IntGaugeVec,
+}
+
+/// What went wrong with one witness, in words for operators (never secret).
+#[derive(Debug, thiserror::Error)]
+enum WitnessError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("refused with {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("answered a cosignature that does not verify with its key")]
+    BadCosignature,
+    #[error("{0}")]
+    Storage(#[from] DbError),
+}
+
+impl Witnesses {
+    pub fn new(
+        endpoints: Vec<WitnessEndpoint>,
+        quorum: usize,
+        metrics: WitnessMetrics,
+    ) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
+        let standing = endpoints
+            .iter()
+            .map(|endpoint| {
+                let name = endpoint.vkey.name().to_owned();
+                let standing = WitnessStanding {
+                    name: name.clone(),
+                    ..WitnessStanding::default()
+                };
+                (name, standing)
+            })
+            .collect();
+        Ok(Self {
+            endpoints: Arc::new(endpoints),
+            quorum,
+            client,
+            standing: Arc::new(Mutex::new(standing)),
+            metrics,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
+    /// Every witness's standing, in configuration order, for `/health/ready`.
+    pub fn standing(&self) -> Vec<WitnessStanding> {
+        let standing = self
+            .standing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.endpoints
+            .iter()
+            .filter_map(|endpoint| standing.get(endpoint.vkey.name()).cloned())
+            .collect()
+    }
+
+    /// Sends the latest stored checkpoint to every witness that has not cosigned it, all at
+    /// once, and keeps what they return. Returns how many witnesses have cosigned it.
+    pub async fn round(&self, database: &Database) -> Result<usize, DbError> {
+        let Some(latest) = database.run(store::latest_checkpoint).await? else {
+            return Ok(0);
+        };
+        let (size, note) = (latest.size(), latest.signed_note.as_str());
+        let sends = self.endpoints.iter().map(|endpoint| async move {
+            if self.cosigned_size(endpoint.vkey.name()) == Some(size) {
+                return true;
+            }
+            let outcome = self.send(database, endpoint, size, note).await;
+            self.note_outcome(endpoint.vkey.name(), size, outcome)
+        });
+        let cosigned = futures_util::future::join_all(sends).await;
+        Ok(cosigned.into_iter().filter(|cosigned| *cosigned).count())
+    }
+
+    fn cosigned_size(&self, name: &str) -> Option<u64> {
+        self.standing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .and_then(|standing| standing.cosigned_size)
+    }
+
+    /// One witness, one checkpoint: from what it cosigned last (asking it when unknown), with
+    /// the proof from there.
+    async fn send(
+        &self,
+        database: &Database,
+        endpoint: &WitnessEndpoint,
+        size: u64,
+        note: &str,
+    ) -> Result<Option<u64>, WitnessError> {
+        let name = endpoint.vkey.name().to_owned();
+        let mut old = match self.cosigned_size(&name) {
+            Some(known) => known,
+            None => database
+                .run(move |conn| store::latest_cosigned_size(conn, &name))
+                .await?
+                .unwrap_or(0),
+        };
+        // At most one retry: a 409 tells the witness's real size.
+        for _ in 0..2 {
+            if old > size {
+                // It has cosigned a later checkpoint already (another instance's).
+                return Ok(Some(old));
+            }
+            let proof = database
+                .run(move |conn| merkle::consistency_proof(&mut StoredNodes(conn), old, size))
+                .await?;
+            let body = add_checkpoint_body(old, &proof, note);
+            let url = format!("{}/add-checkpoint", endpoint.url.trim_end_matches('/'));
+            let response = self
+                .client
+                .post(url)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| WitnessError::Unreachable(e.without_url().to_string()))?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| WitnessError::Unreachable(e.without_url().to_string()))?;
+            if status == reqwest::StatusCode::CONFLICT {
+                if let Ok(latest) = text.trim().parse::<u64>() {
+                    if latest != old {
+                        old = latest;
+                        continue;
+                    }
+                }
+            }
+            if !status.is_success() {
+                return Err(WitnessError::Refused {
+                    status: status.as_u16(),
+                    body: text
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect(),
+                });
+            }
+            let body = note_body(note);
+            let line = cosignature_line(&endpoint.vkey, &body, &text)
+                .ok_or(WitnessError::BadCosignature)?;
+            let witness = endpoint.vkey.name().to_owned();
+            database
+                .run(move |conn| store::insert_cosignature(conn, size, &witness, &line))
+                .await?;
+            return Ok(Some(size));
+        }
+        Err(WitnessError::Refused {
+            status: 409,
+            body: "its size kept changing".into(),
+        })
+    }
+
+    /// Records one witness's outcome; true when it has cosigned `size`.
+    fn note_outcome(
+        &self,
+        name: &str,
+        size: u64,
+        outcome: Result<Option<u64>, WitnessError>,
+    ) -> bool {
+        let mut standing = self
+            .standing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = standing.entry(name.to_owned()).or_default();
+        match outcome {
+            Ok(cosigned) => {
+                entry.cosigned_size = cosigned.or(entry.cosigned_size);
+                entry.last_error = None;
+                if let Some(cosigned) = cosigned {
+                    self.metrics
+                        .cosigned_size
+                        .with_label_values(&[name])
+                        .set(i64::try_from(cosigned).unwrap_or(i64::MAX));
+                }
+                cosigned == Some(size)
+            }
+            Err(error) => {
+                tracing::warn!(witness = name, %error, "witness did not cosign the checkpoint");
+                self.metrics.failures.with_label_values(&[name]).inc();
+                entry.last_error = Some(error.to_string());
+                false
+            }
+        }
+    }
+}
+
+/// `old <size>`, the proof one base64 hash a line, an empty line, then the signed note.
+fn add_checkpoint_body(old: u64, proof: &[merkle::Hash], note: &str) -> String {
+    let mut body = format!("old {old}\n");
+    for hash in proof {
+        body.push_str(&STANDARD.encode(hash));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    body
+}
+
+/// The checkpoint's body: its text up to the blank line, with its final newline.
+pub fn note_body(note: &str) -> String {
+    note.split_once("\n\n")
+        .map_or_else(|| note.to_owned(), |(body, _)| format!("{body}\n"))
+}
+
+/// The first line of `response` that is a valid cosignature by `key` on `body`.
+fn cosignature_line(key: &WitnessKey, body: &str, response: &str) -> Option<String> {
+    response
+        .lines()
+        .find(|line| key.cosignature_in(body, line).is_some())
+        .map(|line| format!("{line}\n"))
+}

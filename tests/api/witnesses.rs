@@ -1,0 +1,204 @@
+//! Witnesses: agencies' own `concordat witness` processes, each with its own key, cosign the
+//! gateway's checkpoints; the gateway serves them with the checkpoint and reports a witness
+//! that is down without ever holding up a request.
+
+use std::{path::Path, process::Child, time::Duration};
+
+use concordat::{
+    audit::{
+        checkpoint::CheckpointSigner,
+        cosignature::{count_cosigners, WitnessKey},
+        witnessing::note_body,
+    },
+    config::WitnessEndpoint,
+    domain::Role,
+};
+
+use crate::helpers::{eventually, spawn_app_with, BINARY};
+
+/// A witness process on a port of its own, stopped when dropped.
+struct WitnessProcess {
+    child: Child,
+    key: WitnessKey,
+    url: String,
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `concordat witness` in `dir` following the log of `log_vkey`, and waits until it
+/// answers.
+async fn start_witness(dir: &Path, name: &str, origin: &str, log_vkey: &str) -> WitnessProcess {
+    std::fs::create_dir_all(dir).unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("witness.toml"),
+        format!(
+            "name = \"{name}\"\nkey = \"witness.pk8\"\nstate_dir = \"state\"\n\
+             bind = \"127.0.0.1:{port}\"\n[[logs]]\norigin = \"{origin}\"\nvkey = \"{log_vkey}\"\n"
+        ),
+    )
+    .unwrap();
+    let witness = |args: &[&str]| {
+        let mut command = std::process::Command::new(BINARY);
+        command
+            .current_dir(dir)
+            .args(["witness", "--config", "witness.toml"])
+            .args(args);
+        command
+    };
+    let key = witness(&["key"]).output().unwrap();
+    let key = WitnessKey::parse(&String::from_utf8(key.stdout).unwrap()).unwrap();
+    let child = witness(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let metrics = format!("{url}/metrics");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            reqwest::get(&metrics).await.is_ok()
+        })
+        .await,
+        "the witness {name} did not start"
+    );
+    WitnessProcess { child, key, url }
+}
+
+#[tokio::test]
+async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anything_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "concordat.test/witnessed";
+    // The gateway's checkpoint key, made first so that the witnesses can be told it.
+    let keys = dir.path().join("gateway-keys");
+    let log_vkey = CheckpointSigner::load_or_create(&keys, origin)
+        .unwrap()
+        .verifier()
+        .encode();
+    let mut witnesses = Vec::new();
+    for name in ["police.test/w1", "nhs.test/w2", "ambulance.test/w3"] {
+        let home = dir.path().join(name.replace('/', "-"));
+        witnesses.push(start_witness(&home, name, origin, &log_vkey).await);
+    }
+    let endpoints: Vec<WitnessEndpoint> = witnesses
+        .iter()
+        .map(|w| WitnessEndpoint {
+            url: w.url.clone(),
+            vkey: w.key.clone(),
+        })
+        .collect();
+    let app = spawn_app_with(|settings| {
+        settings.keys.dir = keys.clone();
+        settings.audit.origin = origin.into();
+        settings.audit.checkpoint_every = Duration::from_millis(300);
+        settings.audit.witnesses = endpoints;
+        settings.audit.witness_quorum = 2;
+    })
+    .await;
+    let auditor = app.client(
+        &app.register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
+            .await,
+    );
+    let keys_of = |ws: &[WitnessProcess]| ws.iter().map(|w| w.key.clone()).collect::<Vec<_>>();
+    let all = keys_of(&witnesses);
+    let cosigned_by = |note: &str, keys: &[WitnessKey]| {
+        // Before the first checkpoint the answer is a problem document: no cosigners.
+        note.split_once("\n\n").map_or(0, |(_, signatures)| {
+            count_cosigners(keys, &note_body(note), signatures)
+        })
+    };
+    let checkpoint = || async {
+        auditor
+            .get(app.url("/v1/audit/checkpoint"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    // Every witness cosigns a checkpoint of the growing tree, served with it.
+    app.whoami(&auditor).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            cosigned_by(&checkpoint().await, &all) == 3
+        })
+        .await,
+        "not every witness cosigned: {}\n{}",
+        checkpoint().await,
+        reqwest::get(app.ops_url("/health/ready"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    );
+    let note = checkpoint().await;
+    CheckpointSigner::load(&keys, origin)
+        .unwrap()
+        .verifier()
+        .verify(&note)
+        .unwrap();
+
+    // One witness down: requests are served as before, later checkpoints are cosigned by
+    // the other two (the quorum), and the one down is reported.
+    let down = witnesses.remove(1);
+    let down_name = down.key.name().to_owned();
+    drop(down);
+    let before = note_body(&note);
+    assert!(app.whoami(&auditor).await.is_ok());
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            let note = checkpoint().await;
+            note_body(&note) != before && cosigned_by(&note, &keys_of(&witnesses)) == 2
+        })
+        .await,
+        "the two witnesses left did not cosign a new checkpoint"
+    );
+    let ready: serde_json::Value = reqwest::get(app.ops_url("/health/ready"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["witnesses"]["quorum"], 2);
+    let reported = ready["witnesses"]["each"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == down_name.as_str())
+        .unwrap();
+    assert!(
+        reported["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{reported}"
+    );
+    let metrics = reqwest::get(app.ops_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "concordat_witness_failures_total{{witness=\"{down_name}\"}}"
+        )),
+        "{metrics}"
+    );
+}

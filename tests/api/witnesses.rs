@@ -202,3 +202,154 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
         "{metrics}"
     );
 }
+
+/// A fork: a copy of the database, served by a second gateway with the same key, grows a
+/// history of its own. Every witness that cosigned the original refuses the copy's
+/// checkpoints, keeps the evidence and says so (`witness check` exits 1); the copy's gateway
+/// reports the refusals.
+#[tokio::test]
+async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evidence_kept() {
+    use concordat::{config::DatabaseUrl, startup::Application};
+    use diesel::connection::SimpleConnection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "concordat.test/forked";
+    let keys = dir.path().join("gateway-keys");
+    let log_vkey = CheckpointSigner::load_or_create(&keys, origin)
+        .unwrap()
+        .verifier()
+        .encode();
+    let homes: Vec<_> = ["police.test/w1", "nhs.test/w2"]
+        .iter()
+        .map(|name| (name.to_string(), dir.path().join(name.replace('/', "-"))))
+        .collect();
+    let mut witnesses = Vec::new();
+    for (name, home) in &homes {
+        witnesses.push(start_witness(home, name, origin, &log_vkey).await);
+    }
+    let endpoints: Vec<WitnessEndpoint> = witnesses
+        .iter()
+        .map(|w| WitnessEndpoint {
+            url: w.url.clone(),
+            vkey: w.key.clone(),
+        })
+        .collect();
+    let app = spawn_app_with(|settings| {
+        settings.keys.dir = keys.clone();
+        settings.audit.origin = origin.into();
+        settings.audit.checkpoint_every = Duration::from_millis(200);
+        settings.audit.witnesses = endpoints;
+        settings.audit.witness_quorum = 2;
+    })
+    .await;
+    let DatabaseUrl::Sqlite(_) = app.owner_url else {
+        // The copy is a file copy; PostgreSQL would fork the same way from a restored dump.
+        return;
+    };
+    let client = app.client(&app.register("scas-system", "scas", &[Role::System]).await);
+    let ready_on = |port: u16| {
+        let url = format!("http://127.0.0.1:{port}/health/ready");
+        async move {
+            reqwest::get(url)
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let cosigned_at_least = |port: u16, size: u64| async move {
+        let ready = ready_on(port).await;
+        ready["witnesses"]["each"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["cosigned_size"].as_u64().is_some_and(|s| s >= size))
+    };
+    app.whoami(&client).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || cosigned_at_least(
+            app.ops_port,
+            1
+        ))
+        .await,
+        "the witnesses did not cosign the original"
+    );
+
+    // The copy, taken now; then the original grows and is witnessed a little further.
+    let copy = dir.path().join("copy.db");
+    let copy_sql = format!("VACUUM INTO '{}'", copy.display());
+    app.database
+        .run_blocking(move |conn| Ok(conn.batch_execute(&copy_sql)?))
+        .unwrap();
+    app.whoami(&client).await.unwrap();
+    let original_size = app.audit_entries().await.len() as u64;
+    assert!(
+        eventually(Duration::from_secs(15), || cosigned_at_least(
+            app.ops_port,
+            original_size
+        ))
+        .await,
+        "the witnesses did not cosign the original's growth"
+    );
+
+    // A second gateway on the copy, same key and origin, grows another history past it.
+    let mut forked = app.settings.clone();
+    forked.database.url = DatabaseUrl::Sqlite(copy);
+    let fork = Application::build(&forked).await.unwrap();
+    let (fork_port, fork_ops) = (fork.port(), fork.ops_port());
+    tokio::spawn(fork.run_until_stopped());
+    for _ in 0..original_size + 2 {
+        client
+            .get(app.url_on(fork_port, "/v1/whoami"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let refused_everywhere = || async {
+        let ready = ready_on(fork_ops).await;
+        ready["witnesses"]["each"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| {
+                w["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("refused with 422"))
+            })
+    };
+    assert!(
+        eventually(Duration::from_secs(15), refused_everywhere).await,
+        "the witnesses did not refuse the fork: {}",
+        ready_on(fork_ops).await
+    );
+
+    for (name, home) in &homes {
+        let check = std::process::Command::new(BINARY)
+            .current_dir(home)
+            .args(["witness", "--config", "witness.toml", "check"])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&check.stdout);
+        assert!(!check.status.success(), "{name}: {out}");
+        let evidence: Vec<_> = std::fs::read_dir(home.join("state/evidence"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(!evidence.is_empty(), "{name} kept no evidence");
+        let kept = &evidence[0];
+        let cosigned = std::fs::read_to_string(kept.join("cosigned.checkpoint")).unwrap();
+        let request = std::fs::read_to_string(kept.join("add-checkpoint.request")).unwrap();
+        assert!(
+            cosigned.starts_with(&format!("{origin}\n{original_size}\n")),
+            "{cosigned}"
+        );
+        assert!(
+            request.starts_with(&format!("old {original_size}\n")),
+            "{request}"
+        );
+        assert!(std::fs::read_to_string(kept.join("summary.txt"))
+            .unwrap()
+            .contains("misbehaviour: inconsistent"));
+    }
+}

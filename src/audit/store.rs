@@ -554,6 +554,25 @@ pub fn cosignatures(conn: &mut DbConnection, tree_size: u64) -> Result<Vec<Strin
         .load(conn)?)
 }
 
+/// Every cosignature line kept, by the size of the checkpoint it cosigns.
+pub fn all_cosignatures(
+    conn: &mut DbConnection,
+) -> Result<std::collections::BTreeMap<u64, Vec<String>>, DbError> {
+    let rows: Vec<(i64, String)> = audit_cosignatures::table
+        .order((audit_cosignatures::tree_size, audit_cosignatures::witness))
+        .select((
+            audit_cosignatures::tree_size,
+            audit_cosignatures::signature_line,
+        ))
+        .load(conn)?;
+    let mut by_size = std::collections::BTreeMap::<u64, Vec<String>>::new();
+    for (size, line) in rows {
+        let size = u64::try_from(size).map_err(|_| corrupt("cosigned tree size"))?;
+        by_size.entry(size).or_default().push(line);
+    }
+    Ok(by_size)
+}
+
 /// The largest checkpoint `witness` is known to have cosigned, by any instance.
 pub fn latest_cosigned_size(
     conn: &mut DbConnection,

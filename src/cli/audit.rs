@@ -9,7 +9,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use crate::{
     app::{self, audit::ExportQuery, AppError},
-    audit::{checkpoint::VerifierKey, export::ExportFormat, verify, Action},
+    audit::{
+        checkpoint::VerifierKey,
+        cosignature::{count_cosigners, WitnessKey},
+        export::ExportFormat,
+        store, verify,
+        witnessing::note_body,
+        Action,
+    },
     config::Settings,
 };
 
@@ -20,6 +27,13 @@ pub enum AuditCommand {
         /// A checkpoint saved earlier (a witness's copy) that the log must extend.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// A witness's verifier key (`concordat witness key`); repeat for each witness.
+        #[arg(long = "witness", value_parser = parse_witness_key)]
+        witnesses: Vec<WitnessKey>,
+        /// How many of the --witness keys must have cosigned a checkpoint for it to count
+        /// as witnessed; verification fails when no checkpoint has that many.
+        #[arg(long, default_value_t = 0)]
+        quorum: usize,
     },
     /// Write the trail as NDJSON (exactly the hashed entries), CSV or a FHIR R4 Bundle.
     Export {
@@ -43,7 +57,20 @@ pub async fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify { checkpoint } => verify(settings, checkpoint, out).await,
+        AuditCommand::Verify {
+            checkpoint,
+            witnesses,
+            quorum,
+        } => {
+            if quorum > witnesses.len() {
+                bail!("--quorum {quorum} needs at least {quorum} --witness keys");
+            }
+            verify(settings, checkpoint, out).await?;
+            if quorum > 0 {
+                witnessed(settings, &witnesses, quorum, out).await?;
+            }
+            Ok(())
+        }
         AuditCommand::Export {
             format,
             from,
@@ -136,5 +163,48 @@ async fn verify(
         )?,
         Err(failure) => bail!("audit trail verification FAILED at {failure}"),
     }
+    Ok(())
+}
+
+fn parse_witness_key(vkey: &str) -> Result<WitnessKey, String> {
+    WitnessKey::parse(vkey).map_err(|e| e.to_string())
+}
+
+/// After the trail verified: the newest checkpoint that at least `quorum` of `witnesses`
+/// cosigned, and how much of the trail came after it. Fails when no checkpoint has a quorum.
+async fn witnessed(
+    settings: &Settings,
+    witnesses: &[WitnessKey],
+    quorum: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let database = super::connect(settings).await?;
+    let (checkpoints, cosignatures) = database
+        .run(|conn| Ok((store::checkpoints(conn)?, store::all_cosignatures(conn)?)))
+        .await?;
+    let latest = checkpoints.last().map_or(0, store::StoredCheckpoint::size);
+    let witnessed = checkpoints.iter().rev().find_map(|checkpoint| {
+        let lines = cosignatures.get(&checkpoint.size())?.concat();
+        let body = note_body(&checkpoint.signed_note);
+        let names: Vec<&str> = witnesses
+            .iter()
+            .filter(|w| w.cosignature_in(&body, &lines).is_some())
+            .map(WitnessKey::name)
+            .collect();
+        (count_cosigners(witnesses, &body, &lines) >= quorum)
+            .then(|| (checkpoint.size(), names.join(", ")))
+    });
+    let Some((size, names)) = witnessed else {
+        bail!(
+            "no checkpoint has {quorum} valid cosignature(s) from the --witness keys given \
+             (the latest covers {latest} entries)"
+        );
+    };
+    writeln!(
+        out,
+        "witnessed: the checkpoint at tree size {size} is cosigned by {names} (quorum {quorum}); \
+         {} entr(ies) after it not yet witnessed",
+        latest - size
+    )?;
     Ok(())
 }

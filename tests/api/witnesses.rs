@@ -201,6 +201,42 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
         )),
         "{metrics}"
     );
+
+    // `audit verify` accepts a checkpoint only with the quorum of the keys it is given.
+    let config = app.write_config();
+    let verify = |keys: &[WitnessKey], quorum: &str| {
+        let mut command = std::process::Command::new(BINARY);
+        command.args(["--config", config.to_str().unwrap(), "audit", "verify"]);
+        for key in keys {
+            command.args(["--witness", &key.encode()]);
+        }
+        command.args(["--quorum", quorum]).output().unwrap()
+    };
+    let two = verify(&all, "2");
+    let said = String::from_utf8_lossy(&two.stdout);
+    assert!(
+        two.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    assert!(
+        said.contains("witnessed: the checkpoint at tree size"),
+        "{said}"
+    );
+    // All three cosigned only the checkpoints before one went down.
+    let three = verify(&all, "3");
+    assert!(three.status.success());
+    let stranger = tempfile::tempdir().unwrap();
+    let unknown = concordat::audit::cosignature::WitnessSigner::load_or_create(
+        &stranger.path().join("k.pk8"),
+        "stranger.test/w9",
+    )
+    .unwrap();
+    let refused = verify(&[unknown.key().clone()], "1");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no checkpoint has 1 valid cosignature")
+    );
 }
 
 /// A fork: a copy of the database, served by a second gateway with the same key, grows a

@@ -153,6 +153,42 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
         .verifier()
         .verify(&note)
         .unwrap();
+    // The same, by an implementation written from the C2SP specifications alone.
+    let note_file = dir.path().join("checkpoint.note");
+    std::fs::write(&note_file, &note).unwrap();
+    let independent = |quorum: &str, keys: &[WitnessKey]| {
+        std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_cosignatures.py"))
+            .arg(&note_file)
+            .arg(&log_vkey)
+            .arg(quorum)
+            .args(keys.iter().map(WitnessKey::encode))
+            .output()
+            .expect("python3 runs (CI installs it with the cryptography package)")
+    };
+    let checked = independent("3", &all);
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // One witness's signature with a byte changed: two valid cosignatures are left.
+    let tampered: String = note
+        .lines()
+        .map(|line| match line.strip_prefix("\u{2014} police.test/w1 ") {
+            Some(encoded) => {
+                use base64::{engine::general_purpose::STANDARD, Engine};
+                let mut bytes = STANDARD.decode(encoded).unwrap();
+                bytes[20] ^= 1;
+                format!("\u{2014} police.test/w1 {}\n", STANDARD.encode(bytes))
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&note_file, tampered).unwrap();
+    assert!(!independent("3", &all).status.success());
+    assert!(independent("2", &all).status.success());
 
     // One witness down: requests are served as before, later checkpoints are cosigned by
     // the other two (the quorum), and the one down is reported.

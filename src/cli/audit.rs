@@ -1,7 +1,11 @@
 //! `concordat audit`: verify the trail (read only: never migrates, never writes) and export
 //! it (recorded in the trail before the first entry is written out).
 
-use std::{io::Write, path::PathBuf, time::Instant};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -32,6 +36,34 @@ pub enum AuditCommand {
         witnesses: Vec<WitnessKey>,
         /// How many of the --witness keys must have cosigned a checkpoint for it to count
         /// as witnessed; verification fails when no checkpoint has that many.
+        #[arg(long, default_value_t = 0)]
+        quorum: usize,
+    },
+    /// From an agency's own machine: fetch the gateway's latest checkpoint over mutual TLS
+    /// (an ig_auditor certificate), check its signature, its witnesses' cosignatures and
+    /// that it extends the checkpoint this check saw last (kept in --state); exit 1 if not.
+    Check {
+        /// The gateway, e.g. `https://concordat.example:8443`.
+        #[arg(long)]
+        url: String,
+        /// This agency's client certificate (PEM) and its key.
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The CA that issued the gateway's server certificate (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The gateway's verifier key, as published to the agencies (not fetched from it).
+        #[arg(long)]
+        log_key: String,
+        /// Where the last checkpoint seen is kept between runs.
+        #[arg(long)]
+        state: PathBuf,
+        /// A witness's verifier key; repeat for each witness.
+        #[arg(long = "witness", value_parser = parse_witness_key)]
+        witnesses: Vec<WitnessKey>,
+        /// How many of the --witness keys must have cosigned the checkpoint.
         #[arg(long, default_value_t = 0)]
         quorum: usize,
     },
@@ -71,6 +103,7 @@ pub async fn run(
             }
             Ok(())
         }
+        command @ AuditCommand::Check { .. } => check_from_agency(command, out).await,
         AuditCommand::Export {
             format,
             from,
@@ -205,6 +238,182 @@ async fn witnessed(
         "witnessed: the checkpoint at tree size {size} is cosigned by {names} (quorum {quorum}); \
          {} entr(ies) after it not yet witnessed",
         latest - size
+    )?;
+    Ok(())
+}
+
+/// `audit check`, which needs no gateway configuration: everything is in its flags.
+pub async fn check_from_agency(command: AuditCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    let AuditCommand::Check {
+        url,
+        cert,
+        key,
+        ca,
+        log_key,
+        state,
+        witnesses,
+        quorum,
+    } = command
+    else {
+        bail!("not an audit check");
+    };
+    let log_key = VerifierKey::parse(&log_key).context("--log-key")?;
+    if quorum > witnesses.len() {
+        bail!("--quorum {quorum} needs at least {quorum} --witness keys");
+    }
+    let gateway = GatewayClient::new(&url, &cert, &key, &ca)?;
+    check(&gateway, &log_key, &state, &witnesses, quorum, out).await
+}
+
+/// The gateway's audit endpoints, seen from an agency's machine.
+struct GatewayClient {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl GatewayClient {
+    fn new(url: &str, cert: &Path, key: &Path, ca: &Path) -> anyhow::Result<Self> {
+        let read = |path: &Path, flag: &str| {
+            std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))
+        };
+        let mut identity = read(cert, "--cert")?;
+        identity.extend(read(key, "--key")?);
+        let client = reqwest::Client::builder()
+            .identity(reqwest::Identity::from_pem(&identity).context("--cert/--key")?)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&read(ca, "--ca")?).context("--ca")?,
+            )
+            .tls_built_in_root_certs(false)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<String> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!(
+                "GET {path}: {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        Ok(text)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ConsistencyAnswer {
+    first_root: String,
+    second_root: String,
+    proof: Vec<String>,
+}
+
+/// `audit check`: the latest checkpoint, signed by the log's key, cosigned by a quorum,
+/// consistent with the one seen last; then it becomes the one seen last.
+async fn check(
+    gateway: &GatewayClient,
+    log_key: &VerifierKey,
+    state: &Path,
+    witnesses: &[WitnessKey],
+    quorum: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::audit::merkle::{verify_consistency, Hash};
+    let note = gateway.get("/v1/audit/checkpoint").await?;
+    let checkpoint = log_key
+        .verify(&note)
+        .context("the checkpoint is not signed by --log-key")?;
+    let body = note_body(&note);
+    let cosigners = count_cosigners(witnesses, &body, &note);
+    if cosigners < quorum {
+        bail!(
+            "the checkpoint at size {} has {cosigners} valid cosignature(s) from the --witness \
+             keys, {quorum} required",
+            checkpoint.size
+        );
+    }
+    let seen = match std::fs::read_to_string(state) {
+        Ok(text) => Some(log_key.verify(&text).with_context(|| {
+            format!("--state {}: not a checkpoint of this log", state.display())
+        })?),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error).with_context(|| format!("--state {}", state.display())),
+    };
+    let hash = |hex_text: &str| -> anyhow::Result<Hash> {
+        hex::decode(hex_text)
+            .ok()
+            .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok())
+            .context("the gateway answered a hash that is not 32 bytes of hex")
+    };
+    let extends = match &seen {
+        None => "first checkpoint seen".to_owned(),
+        Some(seen) if seen.size > checkpoint.size => bail!(
+            "ROLLED BACK: the gateway's checkpoint covers {} entries, fewer than the {} seen \
+             before (kept in {})",
+            checkpoint.size,
+            seen.size,
+            state.display()
+        ),
+        Some(seen) if seen.size == checkpoint.size => {
+            if seen.root != checkpoint.root {
+                bail!(
+                    "FORKED: the checkpoint at size {} has another root than the one seen before",
+                    seen.size
+                );
+            }
+            format!("unchanged since the last check (size {})", seen.size)
+        }
+        Some(seen) => {
+            let answer: ConsistencyAnswer = serde_json::from_str(
+                &gateway
+                    .get(&format!(
+                        "/v1/audit/consistency?first={}&second={}",
+                        seen.size, checkpoint.size
+                    ))
+                    .await?,
+            )
+            .context("the consistency proof")?;
+            let proof = answer
+                .proof
+                .iter()
+                .map(|h| hash(h))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if hash(&answer.first_root)? != seen.root
+                || hash(&answer.second_root)? != checkpoint.root
+                || !verify_consistency(
+                    seen.size,
+                    checkpoint.size,
+                    &seen.root,
+                    &checkpoint.root,
+                    &proof,
+                )
+            {
+                bail!(
+                    "FORKED: the checkpoint at size {} does not extend the one seen before at size {}",
+                    checkpoint.size,
+                    seen.size
+                );
+            }
+            format!("extends the one seen before (size {})", seen.size)
+        }
+    };
+    crate::files::write_public(state, note.as_bytes())
+        .with_context(|| format!("--state {}", state.display()))?;
+    writeln!(
+        out,
+        "checkpoint OK: {} at size {}, signed by the log's key, {cosigners} witness \
+         cosignature(s) (quorum {quorum}), {extends}",
+        checkpoint.origin, checkpoint.size
     )?;
     Ok(())
 }

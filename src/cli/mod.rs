@@ -100,6 +100,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Principals(command) => {
             principals::run(command, &operator_settings(config)?, out).await
         }
+        // An agency's check of the gateway runs where there is no gateway configuration.
+        Command::Audit(command @ AuditCommand::Check { .. }) => {
+            quiet_telemetry()?;
+            audit::check_from_agency(command, out).await
+        }
         Command::Audit(command) => audit::run(command, &operator_settings(config)?, out).await,
         Command::Agreements(command) => {
             agreements::run(command, &operator_settings(config)?, out).await

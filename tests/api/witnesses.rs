@@ -425,3 +425,78 @@ async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evi
             .contains("misbehaviour: inconsistent"));
     }
 }
+
+/// `concordat audit check`, as an agency runs it on its own machine: the first checkpoint is
+/// taken on trust of the log's key and kept; later ones must extend it; a checkpoint of
+/// another history under the same key is refused, and so is a missing quorum.
+#[tokio::test]
+async fn an_agency_checks_the_gateway_from_its_own_machine() {
+    let app = crate::helpers::spawn_app().await;
+    let issued = app
+        .register("police-ig", "hampshire-police", &[Role::IgAuditor])
+        .await;
+    let client = app.client(&issued);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("ig.pem"), dir.path().join("ig.key"));
+    std::fs::write(&cert, &issued.certificate_pem).unwrap();
+    std::fs::write(&key, &issued.key_pem).unwrap();
+    let state = dir.path().join("seen.note");
+    let signer =
+        CheckpointSigner::load_or_create(&app.settings.keys.dir, &app.settings.audit.origin)
+            .unwrap();
+    let log_key = signer.verifier().encode();
+    let check = |extra: &[&str]| {
+        let output = std::process::Command::new(BINARY)
+            .args(["audit", "check", "--url", &app.url("")])
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg("--ca")
+            .arg(app.pki.ca_certificate())
+            .args(["--log-key", &log_key])
+            .arg("--state")
+            .arg(&state)
+            .args(extra)
+            .env_remove("CONCORDAT_CONFIG")
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), said)
+    };
+
+    app.whoami(&client).await.unwrap();
+    app.checkpoint_now().await.unwrap();
+    let (ok, said) = check(&[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("first checkpoint seen"), "{said}");
+    let first = std::fs::read_to_string(&state).unwrap();
+
+    app.whoami(&client).await.unwrap();
+    app.checkpoint_now().await.unwrap();
+    let (ok, said) = check(&[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("extends the one seen before"), "{said}");
+
+    // What this agency saw last, replaced by a checkpoint of another history signed with
+    // the same key: the gateway's log no longer extends it.
+    let mut forged = signer.verifier().verify(&first).unwrap();
+    forged.root[0] ^= 1;
+    std::fs::write(&state, signer.sign(&forged)).unwrap();
+    let (ok, said) = check(&[]);
+    assert!(!ok && said.contains("FORKED"), "{said}");
+
+    let stranger = tempfile::tempdir().unwrap();
+    let witness = concordat::audit::cosignature::WitnessSigner::load_or_create(
+        &stranger.path().join("w.pk8"),
+        "stranger.test/w9",
+    )
+    .unwrap();
+    std::fs::write(&state, &first).unwrap();
+    let (ok, said) = check(&["--witness", &witness.key().encode(), "--quorum", "1"]);
+    assert!(!ok && said.contains("0 valid cosignature(s)"), "{said}");
+}

@@ -82,6 +82,25 @@ pub enum RefusedRole {
     )]
     CreatesInSchema(String),
     #[error(
+        "database.url connects as `{0}`, which may create or administer roles (CREATEROLE, \
+         or ADMIN OPTION on a role) and so could make itself a member of the tables' owner: \
+         connect as a login member of concordat_app with neither"
+    )]
+    GrantsRoles(String),
+    #[error(
+        "database.url connects as `{0}`, which may create schemas in this database (one named \
+         after the owner would come first in its search path when `concordat migrate` runs): \
+         REVOKE CREATE ON DATABASE <database> FROM {0} (and from PUBLIC and every role it is \
+         a member of)"
+    )]
+    CreatesSchemas(String),
+    #[error(
+        "database.url connects as `{role}`, but the tables are in schema {schema}: Concordat \
+         checks and keeps its tables in schema public; migrate with a search path that \
+         starts with public"
+    )]
+    TablesElsewhere { role: String, schema: String },
+    #[error(
         "database.url connects as `{0}`, which is not a member of concordat_app and so \
          cannot read or append: GRANT concordat_app TO {0}"
     )]
@@ -104,6 +123,20 @@ impl Database {
                 ))?;
                 let applied = apply(conn, POSTGRES_MIGRATIONS).and_then(|applied| {
                     conn.batch_execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")?;
+                    // Revoked by a role that does not own the schema, it only warns.
+                    let still = diesel::sql_query(
+                        "SELECT has_schema_privilege('public', 'public', 'CREATE') AS flag",
+                    )
+                    .get_result::<Flag>(conn)?;
+                    if still.flag {
+                        return Err(DbError::Migration(
+                            "PUBLIC may still create objects in schema public, and this role \
+                             cannot revoke it (it does not own the schema): have the schema's \
+                             owner or an administrator run REVOKE CREATE ON SCHEMA public FROM \
+                             PUBLIC, or ALTER SCHEMA public OWNER TO this role"
+                                .into(),
+                        ));
+                    }
                     Ok(applied)
                 });
                 conn.batch_execute(&format!(
@@ -167,6 +200,12 @@ fn known_versions(conn: &DbConnection) -> Result<BTreeSet<String>, DbError> {
 }
 
 #[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = Bool)]
+    flag: bool,
+}
+
+#[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = Text)]
     name: String,
@@ -204,6 +243,12 @@ struct RoleStanding {
     #[diesel(sql_type = Bool)]
     creates_in_schema: bool,
     #[diesel(sql_type = Bool)]
+    creates_schemas: bool,
+    #[diesel(sql_type = Bool)]
+    grants_roles: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    tables_schema: Option<String>,
+    #[diesel(sql_type = Bool)]
     application_role_exists: bool,
     #[diesel(sql_type = Bool)]
     application_member: bool,
@@ -227,6 +272,20 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
                           AND has_schema_privilege(r.oid, 'public', 'CREATE')) \
                     OR has_schema_privilege(session_user, 'public', 'CREATE') \
                     AS creates_in_schema, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_roles r \
+                        WHERE pg_has_role(session_user, r.oid, 'MEMBER') \
+                          AND has_database_privilege(r.oid, current_database(), 'CREATE')) \
+                    OR has_database_privilege(session_user, current_database(), 'CREATE') \
+                    AS creates_schemas, \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_roles r \
+                        WHERE pg_has_role(session_user, r.oid, 'MEMBER') AND r.rolcreaterole) \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r \
+                        WHERE r.rolname <> session_user \
+                          AND pg_has_role(session_user, r.oid, 'MEMBER WITH ADMIN OPTION')) \
+                    AS grants_roles, \
+                (SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE c.oid = to_regclass('audit_entries')) AS tables_schema, \
                 EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'concordat_app') \
                     AS application_role_exists, \
                 EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'concordat_app' \
@@ -237,6 +296,13 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
     let role = standing.role;
     if standing.superuser {
         return Err(RefusedRole::Superuser(role).into());
+    }
+    // Whoever may grant roles may grant itself the owner's.
+    if standing.grants_roles {
+        return Err(RefusedRole::GrantsRoles(role).into());
+    }
+    if let Some(schema) = standing.tables_schema.filter(|schema| schema != "public") {
+        return Err(RefusedRole::TablesElsewhere { role, schema }.into());
     }
     let owned = diesel::sql_query(format!(
         "SELECT t.relname::text AS name FROM ({HISTORY_TABLES}) t \
@@ -265,6 +331,9 @@ fn check_role(conn: &mut diesel::pg::PgConnection) -> Result<(), DbError> {
     }
     if standing.creates_in_schema {
         return Err(RefusedRole::CreatesInSchema(role).into());
+    }
+    if standing.creates_schemas {
+        return Err(RefusedRole::CreatesSchemas(role).into());
     }
     // Before the first `migrate` the role may not exist yet; the schema check then refuses.
     if standing.application_role_exists && !standing.application_member {

@@ -260,12 +260,17 @@ async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
     );
     let creator = as_role("concordat_test_creator", "concordat_app");
     let outsider = as_role("concordat_test_outsider", "");
+    let role_maker = as_role("concordat_test_role_maker", "concordat_app");
+    let schema_maker = as_role("concordat_test_schema_maker", "concordat_app");
     owner(
         "ALTER TABLE agencies OWNER TO concordat_test_table_owner; \
          GRANT UPDATE (name) ON agencies TO concordat_test_rewriter; \
          GRANT DELETE ON consents TO concordat_test_rewriter; \
          GRANT TRUNCATE ON records TO concordat_test_rewriting_group; \
-         GRANT CREATE ON SCHEMA public TO concordat_test_creator",
+         GRANT CREATE ON SCHEMA public TO concordat_test_creator; \
+         ALTER ROLE concordat_test_role_maker CREATEROLE; \
+         DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO concordat_test_schema_maker', \
+                                    current_database()); END $$",
     );
 
     let mut superuser = app.settings.clone();
@@ -296,6 +301,16 @@ async fn on_postgres_the_gateway_refuses_a_role_that_could_rewrite_history() {
         "{message}"
     );
 
+    let message = start_refusal(&role_maker).await;
+    assert!(
+        message.contains("may create or administer roles"),
+        "{message}"
+    );
+    let message = start_refusal(&schema_maker).await;
+    assert!(
+        message.contains("may create schemas in this database"),
+        "{message}"
+    );
     let message = start_refusal(&outsider).await;
     assert!(
         message.contains("not a member of concordat_app"),

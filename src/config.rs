@@ -116,7 +116,7 @@ pub struct AuditSettings {
     #[serde(default)]
     pub witnesses: Vec<WitnessEndpoint>,
     /// How many of them must cosign a checkpoint for it to count as witnessed in
-    /// `/health/ready` and the metrics. Reported only: a witness never holds up a request.
+    /// `/health/ready`. Reported only: a witness never holds up a request.
     #[serde(default)]
     pub witness_quorum: usize,
 }
@@ -316,6 +316,14 @@ impl Settings {
                     message: format!("{:?} is not an http or https URL", witness.url),
                 });
             }
+        }
+        let names: std::collections::BTreeSet<&str> =
+            self.audit.witnesses.iter().map(|w| w.vkey.name()).collect();
+        if names.len() != self.audit.witnesses.len() {
+            return Err(ConfigError::Value {
+                key: "audit.witnesses",
+                message: "each witness (by name) may be listed once".into(),
+            });
         }
         if self.audit.witness_quorum > self.audit.witnesses.len() {
             return Err(ConfigError::Value {

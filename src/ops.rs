@@ -65,9 +65,20 @@ async fn ready(
         "audit_writer": writer.as_str(),
     });
     if let (false, Some(fields)) = (witnesses.is_empty(), body.as_object_mut()) {
+        let latest = witnesses.witnessed().map(|(size, cosigned_by)| {
+            json!({
+                "size": size,
+                "cosigned_by": cosigned_by,
+                "quorum_met": cosigned_by >= witnesses.quorum(),
+            })
+        });
         fields.insert(
             "witnesses".into(),
-            json!({"quorum": witnesses.quorum(), "each": witnesses.standing()}),
+            json!({
+                "quorum": witnesses.quorum(),
+                "latest_checkpoint": latest,
+                "each": witnesses.standing(),
+            }),
         );
     }
     if database_ok && writer_ok {

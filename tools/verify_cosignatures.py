@@ -76,8 +76,12 @@ def main(checkpoint_path, log_vkey, quorum, *witness_vkeys):
         raise Fault("checkpoint: no valid signature by the log's key")
 
     cosigned = []
+    names = set()
     for vkey in witness_vkeys:
         name, key_id, key = parse_vkey(vkey, 0x04)
+        if name in names:
+            raise Fault(f"witness {name} given twice: it would count twice")
+        names.add(name)
         for sig in signature_lines(signatures, name):
             if len(sig) != 76 or sig[:4] != key_id:
                 continue

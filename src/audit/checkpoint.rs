@@ -77,6 +77,13 @@ impl Checkpoint {
     }
 }
 
+/// A signed note's body: its text up to the blank line before the signatures, with its
+/// final newline, exactly as signed (and as a witness cosigns it).
+pub fn note_body(note: &str) -> String {
+    note.split_once("\n\n")
+        .map_or_else(|| note.to_owned(), |(body, _)| format!("{body}\n"))
+}
+
 /// The public half: parses, prints and verifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierKey {

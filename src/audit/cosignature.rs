@@ -38,7 +38,7 @@ impl<'de> serde::Deserialize<'de> for WitnessKey {
     }
 }
 
-/// A valid cosignature: whose, and when it was made.
+/// A valid cosignature: when it was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cosigned {
     pub timestamp: u64,
@@ -192,13 +192,15 @@ fn signed_message(timestamp: u64, body: &str) -> Vec<u8> {
     format!("cosignature/v1\ntime {timestamp}\n{body}").into_bytes()
 }
 
-/// How many of `witnesses` cosigned the checkpoint `body` among `lines`; each witness counts
-/// once however many lines it has.
+/// How many of `witnesses` cosigned the checkpoint `body` among `lines`; each witness (by
+/// name) counts once however many lines or keys it has.
 pub fn count_cosigners(witnesses: &[WitnessKey], body: &str, lines: &str) -> usize {
     witnesses
         .iter()
         .filter(|witness| witness.cosignature_in(body, lines).is_some())
-        .count()
+        .map(WitnessKey::name)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 #[cfg(test)]
@@ -268,7 +270,12 @@ mod tests {
             unknown.cosign(BODY, 4),
         ]
         .concat();
-        let known = [a.key().clone(), b.key().clone(), c.key().clone()];
+        let known = [
+            a.key().clone(),
+            b.key().clone(),
+            c.key().clone(),
+            a.key().clone(),
+        ];
         assert_eq!(count_cosigners(&known, BODY, &lines), 2);
     }
 

@@ -17,6 +17,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use prometheus::{IntCounterVec, IntGaugeVec};
 
 use super::{
+    checkpoint::note_body,
     cosignature::WitnessKey,
     merkle,
     store::{self, StoredNodes},
@@ -46,6 +47,8 @@ pub struct Witnesses {
     quorum: usize,
     client: reqwest::Client,
     standing: Arc<Mutex<HashMap<String, WitnessStanding>>>,
+    /// The latest checkpoint's size and how many witnesses cosigned it, after the last round.
+    witnessed: Arc<Mutex<Option<(u64, usize)>>>,
     metrics: WitnessMetrics,
 }
 
@@ -64,6 +67,11 @@ enum WitnessError {
     Refused { status: u16, body: String },
     #[error("answered a cosignature that does not verify with its key")]
     BadCosignature,
+    #[error(
+        "has cosigned a checkpoint of {witness} entries, more than this log's {log}: another \
+         history under this log's key, or a database restored to an earlier point"
+    )]
+    Ahead { witness: u64, log: u64 },
     #[error("{0}")]
     Storage(#[from] DbError),
 }
@@ -74,8 +82,11 @@ impl Witnesses {
         quorum: usize,
         metrics: WitnessMetrics,
     ) -> reqwest::Result<Self> {
+        // A witness answers itself: no redirects to follow, no proxy between.
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()?;
         let standing = endpoints
             .iter()
@@ -93,6 +104,7 @@ impl Witnesses {
             quorum,
             client,
             standing: Arc::new(Mutex::new(standing)),
+            witnessed: Arc::default(),
             metrics,
         })
     }
@@ -132,7 +144,20 @@ impl Witnesses {
             self.note_outcome(endpoint.vkey.name(), size, outcome)
         });
         let cosigned = futures_util::future::join_all(sends).await;
-        Ok(cosigned.into_iter().filter(|cosigned| *cosigned).count())
+        let count = cosigned.into_iter().filter(|cosigned| *cosigned).count();
+        *self
+            .witnessed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((size, count));
+        Ok(count)
+    }
+
+    /// The latest checkpoint's size and how many witnesses cosigned it, after the last round.
+    pub fn witnessed(&self) -> Option<(u64, usize)> {
+        *self
+            .witnessed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cosigned_size(&self, name: &str) -> Option<u64> {
@@ -163,8 +188,20 @@ impl Witnesses {
         // At most one retry: a 409 tells the witness's real size.
         for _ in 0..2 {
             if old > size {
-                // It has cosigned a later checkpoint already (another instance's).
-                return Ok(Some(old));
+                // Benign only when this log has signed that much since (another instance's
+                // newer checkpoint); otherwise the witness has seen a longer history under
+                // this key than the log holds: a fork, or a database restored to before.
+                let stored = database
+                    .run(store::latest_checkpoint)
+                    .await?
+                    .map_or(0, |latest| latest.size());
+                if stored >= old {
+                    return Ok(None);
+                }
+                return Err(WitnessError::Ahead {
+                    witness: old,
+                    log: stored,
+                });
             }
             let proof = database
                 .run(move |conn| merkle::consistency_proof(&mut StoredNodes(conn), old, size))
@@ -179,10 +216,7 @@ impl Witnesses {
                 .await
                 .map_err(|e| WitnessError::Unreachable(e.without_url().to_string()))?;
             let status = response.status();
-            let text = response
-                .text()
-                .await
-                .map_err(|e| WitnessError::Unreachable(e.without_url().to_string()))?;
+            let text = read_limited(response).await?;
             if status == reqwest::StatusCode::CONFLICT {
                 if let Ok(latest) = text.trim().parse::<u64>() {
                     if latest != old {
@@ -252,6 +286,28 @@ impl Witnesses {
     }
 }
 
+/// The most of a witness's answer read: cosignature lines or a size fit in far less.
+const MAX_ANSWER_BYTES: usize = 4096;
+
+/// A witness's answer, read no further than [`MAX_ANSWER_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<String, WitnessError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| WitnessError::Unreachable(e.without_url().to_string()))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_ANSWER_BYTES {
+            return Err(WitnessError::Refused {
+                status: response.status().as_u16(),
+                body: format!("an answer longer than {MAX_ANSWER_BYTES} bytes"),
+            });
+        }
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// `old <size>`, the proof one base64 hash a line, an empty line, then the signed note.
 fn add_checkpoint_body(old: u64, proof: &[merkle::Hash], note: &str) -> String {
     let mut body = format!("old {old}\n");
@@ -262,12 +318,6 @@ fn add_checkpoint_body(old: u64, proof: &[merkle::Hash], note: &str) -> String {
     body.push('\n');
     body.push_str(note);
     body
-}
-
-/// The checkpoint's body: its text up to the blank line, with its final newline.
-pub fn note_body(note: &str) -> String {
-    note.split_once("\n\n")
-        .map_or_else(|| note.to_owned(), |(body, _)| format!("{body}\n"))
 }
 
 /// The first line of `response` that is a valid cosignature by `key` on `body`.

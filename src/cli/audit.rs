@@ -14,12 +14,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use crate::{
     app::{self, audit::ExportQuery, AppError},
     audit::{
-        checkpoint::VerifierKey,
+        checkpoint::{note_body, VerifierKey},
         cosignature::{count_cosigners, WitnessKey},
         export::ExportFormat,
-        store, verify,
-        witnessing::note_body,
-        Action,
+        store, verify, Action,
     },
     config::Settings,
 };
@@ -94,9 +92,7 @@ pub async fn run(
             witnesses,
             quorum,
         } => {
-            if quorum > witnesses.len() {
-                bail!("--quorum {quorum} needs at least {quorum} --witness keys");
-            }
+            distinct_witnesses(&witnesses, quorum)?;
             verify(settings, checkpoint, out).await?;
             if quorum > 0 {
                 witnessed(settings, &witnesses, quorum, out).await?;
@@ -203,6 +199,18 @@ fn parse_witness_key(vkey: &str) -> Result<WitnessKey, String> {
     WitnessKey::parse(vkey).map_err(|e| e.to_string())
 }
 
+/// The same witness given twice would count twice towards a quorum.
+fn distinct_witnesses(witnesses: &[WitnessKey], quorum: usize) -> anyhow::Result<()> {
+    let names: std::collections::BTreeSet<&str> = witnesses.iter().map(WitnessKey::name).collect();
+    if names.len() != witnesses.len() {
+        bail!("--witness: each witness may be given once");
+    }
+    if quorum > witnesses.len() {
+        bail!("--quorum {quorum} needs at least {quorum} --witness keys");
+    }
+    Ok(())
+}
+
 /// After the trail verified: the newest checkpoint that at least `quorum` of `witnesses`
 /// cosigned, and how much of the trail came after it. Fails when no checkpoint has a quorum.
 async fn witnessed(
@@ -224,8 +232,7 @@ async fn witnessed(
             .filter(|w| w.cosignature_in(&body, &lines).is_some())
             .map(WitnessKey::name)
             .collect();
-        (count_cosigners(witnesses, &body, &lines) >= quorum)
-            .then(|| (checkpoint.size(), names.join(", ")))
+        (names.len() >= quorum).then(|| (checkpoint.size(), names.join(", ")))
     });
     let Some((size, names)) = witnessed else {
         bail!(
@@ -258,9 +265,7 @@ pub async fn check_from_agency(command: AuditCommand, out: &mut impl Write) -> a
         bail!("not an audit check");
     };
     let log_key = VerifierKey::parse(&log_key).context("--log-key")?;
-    if quorum > witnesses.len() {
-        bail!("--quorum {quorum} needs at least {quorum} --witness keys");
-    }
+    distinct_witnesses(&witnesses, quorum)?;
     let gateway = GatewayClient::new(&url, &cert, &key, &ca)?;
     check(&gateway, &log_key, &state, &witnesses, quorum, out).await
 }

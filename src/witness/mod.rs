@@ -61,10 +61,13 @@ impl WitnessSettings {
         let base = file.parent().unwrap_or(Path::new("."));
         settings.key = base.join(&settings.key);
         settings.state_dir = base.join(&settings.state_dir);
-        if settings.name.is_empty() || settings.name.contains(char::is_whitespace) {
+        if settings.name.is_empty()
+            || settings.name.contains(char::is_whitespace)
+            || settings.name.contains('+')
+        {
             return Err(ConfigError::Value {
                 key: "name",
-                message: "must be a non-empty name without spaces".into(),
+                message: "must be a non-empty name without spaces or '+'".into(),
             });
         }
         for log in &settings.logs {

@@ -124,10 +124,11 @@ pub fn judge(logs: &[KnownLog], latest: Option<&Checkpoint>, request: &AddCheckp
     let Some(checkpoint) = trusted
         .iter()
         .find_map(|log| log.key.verify(&request.note).ok())
-        .filter(|checkpoint| checkpoint.origin == origin)
     else {
         return Verdict::Unsigned;
     };
+    // A size-0 checkpoint commits to nothing: the same as none.
+    let latest = latest.filter(|latest| latest.size > 0);
     let latest_size = latest.map_or(0, |latest| latest.size);
     if request.old_size > checkpoint.size {
         if latest.is_some() && request.old_size == latest_size {
@@ -271,6 +272,32 @@ mod tests {
         assert_eq!(
             judge(&log.known(), Some(&five), &log.request(5, 5)),
             Verdict::Cosign(five)
+        );
+    }
+
+    #[test]
+    fn a_proof_where_none_belongs_is_malformed_and_a_size_0_latest_counts_as_none() {
+        let log = Log::new(8);
+        let mut first = log.request(0, 5);
+        first.proof = log.request(2, 5).proof;
+        assert!(matches!(
+            judge(&log.known(), None, &first),
+            Verdict::Malformed(_)
+        ));
+        let mut same = log.request(5, 5);
+        same.proof = log.request(2, 5).proof;
+        assert!(matches!(
+            judge(&log.known(), Some(&log.checkpoint(5)), &same),
+            Verdict::Malformed(_)
+        ));
+        let empty = Checkpoint {
+            origin: ORIGIN.into(),
+            size: 0,
+            root: merkle::empty_root(),
+        };
+        assert_eq!(
+            judge(&log.known(), Some(&empty), &log.request(0, 5)),
+            Verdict::Cosign(log.checkpoint(5))
         );
     }
 

@@ -21,7 +21,7 @@ use super::{
     store::WitnessStore,
     WitnessSettings,
 };
-use crate::audit::{checkpoint::VerifierKey, cosignature::WitnessSigner};
+use crate::audit::{checkpoint::note_body, cosignature::WitnessSigner};
 
 /// The largest request accepted: a checkpoint, its signatures and 63 proof lines fit in a
 /// few kilobytes.
@@ -123,39 +123,47 @@ impl Witness {
             Err(reason) => return (StatusCode::BAD_REQUEST, TEXT, format!("{reason}\n")),
         };
         let origin = request.origin().to_owned();
-        let _judging = self
-            .judging
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let latest_note = match self.store.latest(&origin) {
-            Ok(note) => note,
-            Err(error) => return internal("reading the latest checkpoint", &error),
-        };
-        let key: Option<&VerifierKey> = self
-            .logs
-            .iter()
-            .find(|log| log.origin == origin)
-            .map(|log| &log.key);
-        // The stored note was verified before it was recorded; verifying it again here
-        // also refuses a state file changed behind the witness's back.
-        let latest = match (&latest_note, key) {
-            (Some(note), Some(key)) => match key.verify(note) {
-                Ok(checkpoint) => Some(checkpoint),
-                Err(error) => return internal("the stored checkpoint does not verify", &error),
-            },
-            _ => None,
-        };
-        match judge(&self.logs, latest.as_ref(), &request) {
-            Verdict::Cosign(checkpoint) => {
-                if latest.as_ref() != Some(&checkpoint) {
+        let (verdict, latest_note, latest_size) = {
+            let _judging = self
+                .judging
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let latest_note = match self.store.latest(&origin) {
+                Ok(note) => note,
+                Err(error) => return internal("reading the latest checkpoint", &error),
+            };
+            // The stored note was verified before it was recorded; verifying it again here
+            // (with any key trusted for the origin) also refuses a state file changed behind
+            // the witness's back.
+            let latest = match &latest_note {
+                Some(note) => match self.verify(&origin, note) {
+                    Some(checkpoint) => Some(checkpoint),
+                    None => {
+                        return internal(
+                            "the stored checkpoint does not verify",
+                            &"no trusted key signs it",
+                        )
+                    }
+                },
+                None => None,
+            };
+            let verdict = judge(&self.logs, latest.as_ref(), &request);
+            if let Verdict::Cosign(checkpoint) = &verdict {
+                if latest.as_ref() != Some(checkpoint) {
                     if let Err(error) = self.store.record(&origin, &request.note) {
                         return internal("recording the checkpoint", &error);
                     }
                 }
+            }
+            (verdict, latest_note, latest.map_or(0, |latest| latest.size))
+        };
+        match verdict {
+            Verdict::Cosign(checkpoint) => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                // The body exactly as the log signed it, extension lines and all.
                 let line = self
                     .signer
-                    .cosign(&checkpoint.body(), u64::try_from(now).unwrap_or(0));
+                    .cosign(&note_body(&request.note), u64::try_from(now).unwrap_or(0));
                 tracing::info!(size = checkpoint.size, "checkpoint cosigned");
                 (StatusCode::OK, TEXT, line)
             }
@@ -172,28 +180,10 @@ impl Witness {
             ),
             Verdict::StaleOldSize { latest } => (StatusCode::CONFLICT, SIZE, format!("{latest}\n")),
             Verdict::Misbehaviour(kind) => {
-                self.metrics
-                    .misbehaviour
-                    .with_label_values(&[kind.as_str()])
-                    .inc();
-                match self
-                    .store
-                    .keep_evidence(&origin, kind, latest_note.as_deref(), body)
-                {
-                    Ok(dir) => tracing::error!(
-                        kind = kind.as_str(),
-                        evidence = %dir.display(),
-                        "the log contradicted a checkpoint this witness cosigned; refused, evidence kept"
-                    ),
-                    Err(error) => tracing::error!(
-                        kind = kind.as_str(),
-                        %error,
-                        "the log contradicted a checkpoint this witness cosigned; refused, but the evidence could not be written"
-                    ),
-                }
-                let size = latest.map_or(0, |latest| latest.size);
+                // Outside the lock: the honest log's requests do not wait on this disk work.
+                self.report(&origin, kind, latest_note.as_deref(), body);
                 match kind {
-                    Misbehaviour::Fork => (StatusCode::CONFLICT, SIZE, format!("{size}\n")),
+                    Misbehaviour::Fork => (StatusCode::CONFLICT, SIZE, format!("{latest_size}\n")),
                     Misbehaviour::RolledBack => (
                         StatusCode::BAD_REQUEST,
                         TEXT,
@@ -209,6 +199,38 @@ impl Witness {
         }
     }
 
+    /// The checkpoint `note` as signed by any key trusted for `origin`.
+    fn verify(&self, origin: &str, note: &str) -> Option<crate::audit::checkpoint::Checkpoint> {
+        self.logs
+            .iter()
+            .filter(|log| log.origin == origin)
+            .find_map(|log| log.key.verify(note).ok())
+    }
+
+    /// Counts, logs and keeps the evidence of a contradicting checkpoint.
+    fn report(&self, origin: &str, kind: Misbehaviour, cosigned: Option<&str>, body: &str) {
+        self.metrics
+            .misbehaviour
+            .with_label_values(&[kind.as_str()])
+            .inc();
+        match self.store.keep_evidence(origin, kind, cosigned, body) {
+            Ok(Some(dir)) => tracing::error!(
+                kind = kind.as_str(),
+                evidence = %dir.display(),
+                "the log contradicted a checkpoint this witness cosigned; refused, evidence kept"
+            ),
+            Ok(None) => tracing::error!(
+                kind = kind.as_str(),
+                "the log contradicted a checkpoint this witness cosigned; refused (evidence limit reached, not kept)"
+            ),
+            Err(error) => tracing::error!(
+                kind = kind.as_str(),
+                %error,
+                "the log contradicted a checkpoint this witness cosigned; refused, but the evidence could not be written"
+            ),
+        }
+    }
+
     fn render_metrics(&self) -> String {
         let mut buffer = String::new();
         // A failure to encode leaves the page short, never the witness down.
@@ -216,7 +238,7 @@ impl Witness {
         buffer
     }
 
-    /// How many evidence directories are kept: what `concordat witness check` reports.
+    /// The evidence directories kept: what `concordat witness check` reports.
     pub fn evidence(&self) -> std::io::Result<Vec<std::path::PathBuf>> {
         self.store.evidence()
     }

@@ -13,6 +13,8 @@ use super::protocol::Misbehaviour;
 use crate::files;
 
 const EVIDENCE_DIR: &str = "evidence";
+/// The most evidence directories kept; more are counted and logged only.
+const EVIDENCE_LIMIT: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct WitnessStore {
@@ -42,16 +44,21 @@ impl WitnessStore {
         files::write_public(&self.latest_path(origin), note.as_bytes())
     }
 
-    /// Keeps what proves the log misbehaved: the checkpoint the witness had cosigned, the
+    /// Keeps what shows the log misbehaved: the checkpoint the witness had cosigned, the
     /// whole request (old size, proof and the contradicting checkpoint) and what was wrong.
-    /// Returns the directory, which is never reused.
+    /// Returns the directory, which is never reused, or `None` once [`EVIDENCE_LIMIT`]
+    /// directories are kept: a consistency proof is the requester's, not the log's, so
+    /// anyone who can reach the witness can make one fail, and must not fill its disk.
     pub fn keep_evidence(
         &self,
         origin: &str,
         kind: Misbehaviour,
         cosigned: Option<&str>,
         request: &str,
-    ) -> io::Result<PathBuf> {
+    ) -> io::Result<Option<PathBuf>> {
+        if self.evidence()?.len() >= EVIDENCE_LIMIT {
+            return Ok(None);
+        }
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let dir = self.dir.join(EVIDENCE_DIR).join(format!(
             "{stamp}-{}-{}",
@@ -68,7 +75,7 @@ impl WitnessStore {
             files::write_public(&dir.join("cosigned.checkpoint"), cosigned.as_bytes())?;
         }
         files::write_public(&dir.join("add-checkpoint.request"), request.as_bytes())?;
-        Ok(dir)
+        Ok(Some(dir))
     }
 
     /// Every evidence directory kept, oldest first.
@@ -122,6 +129,7 @@ mod tests {
                 Some("note 2"),
                 "old 5\n\nx",
             )
+            .unwrap()
             .unwrap();
         store
             .keep_evidence(

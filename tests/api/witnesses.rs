@@ -6,9 +6,8 @@ use std::{path::Path, process::Child, time::Duration};
 
 use concordat::{
     audit::{
-        checkpoint::CheckpointSigner,
+        checkpoint::{note_body, CheckpointSigner},
         cosignature::{count_cosigners, WitnessKey},
-        witnessing::note_body,
     },
     config::WitnessEndpoint,
     domain::Role,
@@ -213,6 +212,7 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["witnesses"]["quorum"], 2);
+    assert_eq!(ready["witnesses"]["latest_checkpoint"]["quorum_met"], true);
     let reported = ready["witnesses"]["each"]
         .as_array()
         .unwrap()
@@ -371,6 +371,26 @@ async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evi
     let fork = Application::build(&forked).await.unwrap();
     let (fork_port, fork_ops) = (fork.port(), fork.ops_port());
     tokio::spawn(fork.run_until_stopped());
+    // Still behind the original: every witness has cosigned more than the fork holds.
+    let ahead_everywhere = || async {
+        let ready = ready_on(fork_ops).await;
+        ready["witnesses"]["each"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| {
+                w["last_error"].as_str().is_some_and(|e| {
+                    e.contains(&format!(
+                        "has cosigned a checkpoint of {original_size} entries"
+                    ))
+                })
+            })
+    };
+    assert!(
+        eventually(Duration::from_secs(15), ahead_everywhere).await,
+        "the fork's gateway did not report witnesses ahead of it: {}",
+        ready_on(fork_ops).await
+    );
     for _ in 0..original_size + 2 {
         client
             .get(app.url_on(fork_port, "/v1/whoami"))

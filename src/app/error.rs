@@ -111,6 +111,13 @@ impl From<DbError> for AppError {
         match error {
             DbError::Conflict(conflict) => Self::Conflict(conflict_text(&conflict)),
             DbError::NotFound(missing) => Self::NotFound(missing_text(missing)),
+            // A database that cannot be reached (down, restarting, every connection busy
+            // past the pool's timeout) is unavailability, not a fault in the request: 503,
+            // as when the trail's own writer fails, and nothing is disclosed.
+            DbError::Pool(_) | DbError::Connect(_) => {
+                tracing::error!(%error, "no database connection; the request is refused");
+                Self::AuditUnavailable(AuditError::Unreachable)
+            }
             other => Self::Internal(other.into()),
         }
     }
@@ -189,6 +196,56 @@ impl From<crate::domain::agreement::GovernanceRefusal> for AppError {
                     version,
                 }))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manager whose database is never there, as while PostgreSQL restarts.
+    struct Unreachable;
+
+    impl diesel::r2d2::ManageConnection for Unreachable {
+        type Connection = crate::db::DbConnection;
+        type Error = diesel::r2d2::Error;
+
+        fn connect(&self) -> Result<Self::Connection, Self::Error> {
+            Err(diesel::r2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection("connection refused".into()),
+            ))
+        }
+
+        fn is_valid(&self, _: &mut Self::Connection) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn has_broken(&self, _: &mut Self::Connection) -> bool {
+            false
+        }
+    }
+
+    /// Found by bench/instances: a request that waited out the pool's timeout while the
+    /// database restarted was answered 500 `internal`; it is 503 `audit_unavailable`.
+    #[test]
+    fn a_database_that_cannot_be_reached_is_unavailability_not_an_internal_error() {
+        let pool = diesel::r2d2::Pool::builder()
+            .connection_timeout(std::time::Duration::from_millis(20))
+            .build_unchecked(Unreachable);
+        let timed_out =
+            DbError::from(pool.get().err().into_iter().next().unwrap_or_else(|| {
+                unreachable!("the pool handed out a connection it cannot make")
+            }));
+        for error in [timed_out, DbError::Connect("connection refused".into())] {
+            let app = AppError::from(error);
+            assert_eq!(app.code(), "audit_unavailable");
+            let api = crate::error::ApiError::from(app);
+            use actix_web::ResponseError;
+            assert_eq!(
+                api.status_code(),
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+            );
         }
     }
 }

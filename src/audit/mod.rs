@@ -71,6 +71,10 @@ pub enum AuditError {
     Timeout,
     #[error("the audit entry could not be written")]
     Failed,
+    /// No connection to the database could be had: it holds the trail too, so nothing can
+    /// be recorded (or decided) until it is back.
+    #[error("the database holding the audit trail cannot be reached")]
+    Unreachable,
 }
 
 /// The handle requests append through. Cheap to clone.

@@ -127,8 +127,9 @@ pub struct AuditSettings {
 pub struct WitnessEndpoint {
     /// The witness's submission prefix, e.g. `https://witness.police.example/concordat`.
     pub url: String,
-    /// `<name>+<key id>+<base64 key>`, as `concordat witness key` prints it.
-    pub vkey: crate::audit::cosignature::WitnessKey,
+    /// `<name>+<key id>+<base64 key>`, as `concordat witness key` prints it (parsed, and
+    /// each witness's name checked to be listed once, when the gateway starts).
+    pub vkey: String,
 }
 
 fn default_append_timeout() -> Duration {
@@ -316,14 +317,6 @@ impl Settings {
                     message: format!("{:?} is not an http or https URL", witness.url),
                 });
             }
-        }
-        let names: std::collections::BTreeSet<&str> =
-            self.audit.witnesses.iter().map(|w| w.vkey.name()).collect();
-        if names.len() != self.audit.witnesses.len() {
-            return Err(ConfigError::Value {
-                key: "audit.witnesses",
-                message: "each witness (by name) may be listed once".into(),
-            });
         }
         if self.audit.witness_quorum > self.audit.witnesses.len() {
             return Err(ConfigError::Value {

@@ -31,13 +31,6 @@ pub struct WitnessKey {
     public_key: [u8; 32],
 }
 
-impl<'de> serde::Deserialize<'de> for WitnessKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let vkey = String::deserialize(deserializer)?;
-        Self::parse(&vkey).map_err(serde::de::Error::custom)
-    }
-}
-
 /// A valid cosignature: when it was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cosigned {

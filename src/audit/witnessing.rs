@@ -40,10 +40,16 @@ pub struct WitnessStanding {
     pub last_error: Option<String>,
 }
 
+/// One witness: where to send checkpoints, and the key its cosignatures must verify with.
+struct Witness {
+    url: String,
+    key: WitnessKey,
+}
+
 /// The witnesses and what is known of each; cheap to clone.
 #[derive(Clone)]
 pub struct Witnesses {
-    endpoints: Arc<Vec<WitnessEndpoint>>,
+    endpoints: Arc<Vec<Witness>>,
     quorum: usize,
     client: reqwest::Client,
     standing: Arc<Mutex<HashMap<String, WitnessStanding>>>,
@@ -77,11 +83,27 @@ enum WitnessError {
 }
 
 impl Witnesses {
+    /// The configured witnesses; refuses a key that does not parse, or a witness (by name)
+    /// listed twice, which would count twice towards the quorum.
     pub fn new(
-        endpoints: Vec<WitnessEndpoint>,
+        configured: Vec<WitnessEndpoint>,
         quorum: usize,
         metrics: WitnessMetrics,
-    ) -> reqwest::Result<Self> {
+    ) -> anyhow::Result<Self> {
+        let mut endpoints = Vec::with_capacity(configured.len());
+        for endpoint in configured {
+            let key = WitnessKey::parse(&endpoint.vkey)?;
+            if endpoints
+                .iter()
+                .any(|w: &Witness| w.key.name() == key.name())
+            {
+                anyhow::bail!("witness {} is listed more than once", key.name());
+            }
+            endpoints.push(Witness {
+                url: endpoint.url,
+                key,
+            });
+        }
         // A witness answers itself: no redirects to follow, no proxy between.
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -91,7 +113,7 @@ impl Witnesses {
         let standing = endpoints
             .iter()
             .map(|endpoint| {
-                let name = endpoint.vkey.name().to_owned();
+                let name = endpoint.key.name().to_owned();
                 let standing = WitnessStanding {
                     name: name.clone(),
                     ..WitnessStanding::default()
@@ -125,7 +147,7 @@ impl Witnesses {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.endpoints
             .iter()
-            .filter_map(|endpoint| standing.get(endpoint.vkey.name()).cloned())
+            .filter_map(|endpoint| standing.get(endpoint.key.name()).cloned())
             .collect()
     }
 
@@ -137,11 +159,11 @@ impl Witnesses {
         };
         let (size, note) = (latest.size(), latest.signed_note.as_str());
         let sends = self.endpoints.iter().map(|endpoint| async move {
-            if self.cosigned_size(endpoint.vkey.name()) == Some(size) {
+            if self.cosigned_size(endpoint.key.name()) == Some(size) {
                 return true;
             }
             let outcome = self.send(database, endpoint, size, note).await;
-            self.note_outcome(endpoint.vkey.name(), size, outcome)
+            self.note_outcome(endpoint.key.name(), size, outcome)
         });
         let cosigned = futures_util::future::join_all(sends).await;
         let count = cosigned.into_iter().filter(|cosigned| *cosigned).count();
@@ -173,11 +195,11 @@ impl Witnesses {
     async fn send(
         &self,
         database: &Database,
-        endpoint: &WitnessEndpoint,
+        endpoint: &Witness,
         size: u64,
         note: &str,
     ) -> Result<Option<u64>, WitnessError> {
-        let name = endpoint.vkey.name().to_owned();
+        let name = endpoint.key.name().to_owned();
         let mut old = match self.cosigned_size(&name) {
             Some(known) => known,
             None => database
@@ -238,9 +260,9 @@ impl Witnesses {
                 });
             }
             let body = note_body(note);
-            let line = cosignature_line(&endpoint.vkey, &body, &text)
+            let line = cosignature_line(&endpoint.key, &body, &text)
                 .ok_or(WitnessError::BadCosignature)?;
-            let witness = endpoint.vkey.name().to_owned();
+            let witness = endpoint.key.name().to_owned();
             database
                 .run(move |conn| store::insert_cosignature(conn, size, &witness, &line))
                 .await?;

@@ -96,7 +96,7 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
         .iter()
         .map(|w| WitnessEndpoint {
             url: w.url.clone(),
-            vkey: w.key.clone(),
+            vkey: w.key.encode(),
         })
         .collect();
     let app = spawn_app_with(|settings| {
@@ -303,7 +303,7 @@ async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evi
         .iter()
         .map(|w| WitnessEndpoint {
             url: w.url.clone(),
-            vkey: w.key.clone(),
+            vkey: w.key.encode(),
         })
         .collect();
     let app = spawn_app_with(|settings| {

@@ -54,7 +54,8 @@ async fn serve(settings: &WitnessSettings) -> anyhow::Result<()> {
 }
 
 fn check(settings: &WitnessSettings, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = WitnessStore::open(&settings.state_dir)?;
+    // Read only, beside the running witness (which holds the state directory's lock).
+    let store = WitnessStore::inspect(&settings.state_dir)?;
     let evidence = store.evidence()?;
     for log in &settings.logs {
         let latest = store.latest(&log.origin)?;

@@ -16,17 +16,48 @@ const EVIDENCE_DIR: &str = "evidence";
 /// The most evidence directories kept; more are counted and logged only.
 const EVIDENCE_LIMIT: usize = 1000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WitnessStore {
     dir: PathBuf,
+    /// Held for as long as the witness runs: one lock serialises judging within a process,
+    /// and this keeps a second witness process off the same state, which could roll it
+    /// back. `None` for a reader ([`WitnessStore::inspect`]).
+    _exclusive: Option<std::fs::File>,
 }
 
 impl WitnessStore {
-    /// Opens (creating, mode 0700) the state directory.
+    /// Opens (creating, mode 0700) the state directory, refusing one another witness
+    /// process holds.
     pub fn open(dir: &Path) -> io::Result<Self> {
         files::create_private_dir(&dir.join(EVIDENCE_DIR))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
+        lock.try_lock().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is in use by another witness process", dir.display()),
+            )
+        })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            _exclusive: Some(lock),
+        })
+    }
+
+    /// The state directory for reading only (`witness check`), beside a running witness.
+    pub fn inspect(dir: &Path) -> io::Result<Self> {
+        if !dir.join(EVIDENCE_DIR).is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} holds no witness state", dir.display()),
+            ));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            _exclusive: None,
         })
     }
 
@@ -114,8 +145,20 @@ mod tests {
             store.latest("a.example/log").unwrap().as_deref(),
             Some("note 2")
         );
-        // A restarted witness reads the same state.
-        let reopened = WitnessStore::open(dir.path()).unwrap();
+        // A second witness cannot open it while the first has it; a reader can.
+        assert!(WitnessStore::open(dir.path()).is_err());
+        assert_eq!(
+            WitnessStore::inspect(dir.path())
+                .unwrap()
+                .latest("b.example/log")
+                .unwrap()
+                .as_deref(),
+            Some("other")
+        );
+        // ...and a restarted witness reads the same state.
+        drop(store);
+        let store = WitnessStore::open(dir.path()).unwrap();
+        let reopened = &store;
         assert_eq!(
             reopened.latest("b.example/log").unwrap().as_deref(),
             Some("other")

@@ -165,7 +165,7 @@ pub fn daily_bars_svg(title: &str, days: &[time::Date], series: &[(String, Vec<u
         }
         // A label a week apart, counted back from the last day, so the newest is always
         // labelled and no two collide.
-        if (days.len() - 1 - day) % 7 == 0 {
+        if (days.len() - 1 - day).is_multiple_of(7) {
             out.push_str(&format!(
                 "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} {}</text>",
                 x + (STEP - 6) / 2,

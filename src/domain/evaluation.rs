@@ -41,7 +41,7 @@ pub fn parse_windows(raw: &str) -> Result<Vec<u32>, InvalidValue> {
     let mut windows = Vec::new();
     for part in raw.split(',') {
         let months: u32 = part.trim().parse().map_err(|_| invalid())?;
-        if !(6..=120).contains(&months) || months % 6 != 0 || windows.contains(&months) {
+        if !(6..=120).contains(&months) || !months.is_multiple_of(6) || windows.contains(&months) {
             return Err(invalid());
         }
         windows.push(months);

@@ -102,34 +102,12 @@ impl VerifierKey {
     }
 
     pub fn parse(vkey: &str) -> Result<Self, CheckpointError> {
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CheckpointError::VerifierKey("expected name+id+key"));
-        };
-        let key = STANDARD
-            .decode(key)
-            .map_err(|_| CheckpointError::VerifierKey("key is not base64"))?;
-        let Some((&ALGORITHM_ED25519, public_key)) = key.split_first() else {
-            return Err(CheckpointError::VerifierKey("not an Ed25519 key"));
-        };
-        let parsed = Self::new(name, public_key);
-        if hex::encode(parsed.key_id) != id || public_key.len() != 32 {
-            return Err(CheckpointError::VerifierKey(
-                "key id does not match the key",
-            ));
-        }
-        Ok(parsed)
+        let (name, public_key) = parse_vkey(vkey, ALGORITHM_ED25519)?;
+        Ok(Self::new(&name, &public_key))
     }
 
     pub fn encode(&self) -> String {
-        let mut key = vec![ALGORITHM_ED25519];
-        key.extend_from_slice(&self.public_key);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(key)
-        )
+        encode_vkey(&self.name, self.key_id, ALGORITHM_ED25519, &self.public_key)
     }
 
     pub fn name(&self) -> &str {
@@ -236,6 +214,46 @@ impl CheckpointSigner {
             STANDARD.encode(signature)
         )
     }
+}
+
+/// Parses a signed-note verifier key of `algorithm` with a 32-byte Ed25519 public key,
+/// `<name>+<8 hex key id>+<base64(algorithm || key)>`, checking its name and key id.
+/// Returns the name and the key.
+pub(super) fn parse_vkey(vkey: &str, algorithm: u8) -> Result<(String, [u8; 32]), CheckpointError> {
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(CheckpointError::VerifierKey("expected name+id+key"));
+    };
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(CheckpointError::VerifierKey("invalid key name"));
+    }
+    let key = STANDARD
+        .decode(key)
+        .map_err(|_| CheckpointError::VerifierKey("key is not base64"))?;
+    let Some((&found, public_key)) = key.split_first() else {
+        return Err(CheckpointError::VerifierKey("the key is empty"));
+    };
+    if found != algorithm {
+        return Err(CheckpointError::VerifierKey(
+            "not a key of the expected type (0x01 for a log, 0x04 for a witness)",
+        ));
+    }
+    let public_key: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| CheckpointError::VerifierKey("an Ed25519 key is 32 bytes"))?;
+    if hex::encode(key_id(name, algorithm, &public_key)) != id {
+        return Err(CheckpointError::VerifierKey(
+            "key id does not match the key",
+        ));
+    }
+    Ok((name.to_owned(), public_key))
+}
+
+/// The verifier key text [`parse_vkey`] reads.
+pub(super) fn encode_vkey(name: &str, key_id: [u8; 4], algorithm: u8, public_key: &[u8]) -> String {
+    let mut key = vec![algorithm];
+    key.extend_from_slice(public_key);
+    format!("{name}+{}+{}", hex::encode(key_id), STANDARD.encode(key))
 }
 
 /// A signed-note key id: the first four bytes of `SHA-256(name || 0x0A || algorithm ||

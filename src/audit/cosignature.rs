@@ -18,7 +18,7 @@ use ring::{
     signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519},
 };
 
-use super::checkpoint::{key_id, CheckpointError, SIGNATURE_PREFIX};
+use super::checkpoint::{encode_vkey, key_id, parse_vkey, CheckpointError, SIGNATURE_PREFIX};
 
 /// Signature algorithm byte of Ed25519 `cosignature/v1` keys.
 const ALGORITHM_COSIGNATURE_V1: u8 = 0x04;
@@ -47,41 +47,16 @@ impl WitnessKey {
     }
 
     pub fn parse(vkey: &str) -> Result<Self, CheckpointError> {
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CheckpointError::VerifierKey("expected name+id+key"));
-        };
-        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
-            return Err(CheckpointError::VerifierKey("invalid key name"));
-        }
-        let key = STANDARD
-            .decode(key)
-            .map_err(|_| CheckpointError::VerifierKey("key is not base64"))?;
-        let Some((&ALGORITHM_COSIGNATURE_V1, public_key)) = key.split_first() else {
-            return Err(CheckpointError::VerifierKey(
-                "not an Ed25519 cosignature/v1 key (type 0x04)",
-            ));
-        };
-        let public_key: [u8; 32] = public_key
-            .try_into()
-            .map_err(|_| CheckpointError::VerifierKey("an Ed25519 key is 32 bytes"))?;
-        let parsed = Self::new(name, public_key);
-        if hex::encode(parsed.key_id) != id {
-            return Err(CheckpointError::VerifierKey(
-                "key id does not match the key",
-            ));
-        }
-        Ok(parsed)
+        let (name, public_key) = parse_vkey(vkey, ALGORITHM_COSIGNATURE_V1)?;
+        Ok(Self::new(&name, public_key))
     }
 
     pub fn encode(&self) -> String {
-        let mut key = vec![ALGORITHM_COSIGNATURE_V1];
-        key.extend_from_slice(&self.public_key);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(key)
+        encode_vkey(
+            &self.name,
+            self.key_id,
+            ALGORITHM_COSIGNATURE_V1,
+            &self.public_key,
         )
     }
 

@@ -2,7 +2,11 @@
 //! gateway's checkpoints; the gateway serves them with the checkpoint and reports a witness
 //! that is down without ever holding up a request.
 
-use std::{path::Path, process::Child, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Child,
+    time::Duration,
+};
 
 use concordat::{
     audit::{
@@ -13,13 +17,14 @@ use concordat::{
     domain::Role,
 };
 
-use crate::helpers::{eventually, spawn_app_with, BINARY};
+use crate::helpers::{eventually, spawn_app_with, TestApp, BINARY};
 
 /// A witness process on a port of its own, stopped when dropped.
 struct WitnessProcess {
     child: Child,
     key: WitnessKey,
     url: String,
+    home: PathBuf,
 }
 
 impl Drop for WitnessProcess {
@@ -74,22 +79,38 @@ async fn start_witness(dir: &Path, name: &str, origin: &str, log_vkey: &str) -> 
         .await,
         "the witness {name} did not start"
     );
-    WitnessProcess { child, key, url }
+    WitnessProcess {
+        child,
+        key,
+        url,
+        home: dir.to_path_buf(),
+    }
 }
 
-#[tokio::test]
-async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anything_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let origin = "concordat.test/witnessed";
-    // The gateway's checkpoint key, made first so that the witnesses can be told it.
-    let keys = dir.path().join("gateway-keys");
+/// A gateway for the log `origin` whose checkpoint key is made first, so that one witness
+/// process per name (each in its own directory under `dir`) can be told it; quorum 2,
+/// checkpoints every `checkpoint_every`.
+struct Witnessed {
+    app: TestApp,
+    witnesses: Vec<WitnessProcess>,
+    keys: PathBuf,
+    log_vkey: String,
+}
+
+async fn witnessed_gateway(
+    dir: &Path,
+    origin: &str,
+    names: &[&str],
+    checkpoint_every: Duration,
+) -> Witnessed {
+    let keys = dir.join("gateway-keys");
     let log_vkey = CheckpointSigner::load_or_create(&keys, origin)
         .unwrap()
         .verifier()
         .encode();
     let mut witnesses = Vec::new();
-    for name in ["police.test/w1", "nhs.test/w2", "ambulance.test/w3"] {
-        let home = dir.path().join(name.replace('/', "-"));
+    for name in names {
+        let home = dir.join(name.replace('/', "-"));
         witnesses.push(start_witness(&home, name, origin, &log_vkey).await);
     }
     let endpoints: Vec<WitnessEndpoint> = witnesses
@@ -102,10 +123,34 @@ async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anythin
     let app = spawn_app_with(|settings| {
         settings.keys.dir = keys.clone();
         settings.audit.origin = origin.into();
-        settings.audit.checkpoint_every = Duration::from_millis(300);
+        settings.audit.checkpoint_every = checkpoint_every;
         settings.audit.witnesses = endpoints;
         settings.audit.witness_quorum = 2;
     })
+    .await;
+    Witnessed {
+        app,
+        witnesses,
+        keys,
+        log_vkey,
+    }
+}
+
+#[tokio::test]
+async fn three_witnesses_cosign_and_one_down_is_reported_without_holding_anything_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = "concordat.test/witnessed";
+    let Witnessed {
+        app,
+        mut witnesses,
+        keys,
+        log_vkey,
+    } = witnessed_gateway(
+        dir.path(),
+        origin,
+        &["police.test/w1", "nhs.test/w2", "ambulance.test/w3"],
+        Duration::from_millis(300),
+    )
     .await;
     let auditor = app.client(
         &app.register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
@@ -286,33 +331,12 @@ async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evi
 
     let dir = tempfile::tempdir().unwrap();
     let origin = "concordat.test/forked";
-    let keys = dir.path().join("gateway-keys");
-    let log_vkey = CheckpointSigner::load_or_create(&keys, origin)
-        .unwrap()
-        .verifier()
-        .encode();
-    let homes: Vec<_> = ["police.test/w1", "nhs.test/w2"]
-        .iter()
-        .map(|name| (name.to_string(), dir.path().join(name.replace('/', "-"))))
-        .collect();
-    let mut witnesses = Vec::new();
-    for (name, home) in &homes {
-        witnesses.push(start_witness(home, name, origin, &log_vkey).await);
-    }
-    let endpoints: Vec<WitnessEndpoint> = witnesses
-        .iter()
-        .map(|w| WitnessEndpoint {
-            url: w.url.clone(),
-            vkey: w.key.encode(),
-        })
-        .collect();
-    let app = spawn_app_with(|settings| {
-        settings.keys.dir = keys.clone();
-        settings.audit.origin = origin.into();
-        settings.audit.checkpoint_every = Duration::from_millis(200);
-        settings.audit.witnesses = endpoints;
-        settings.audit.witness_quorum = 2;
-    })
+    let Witnessed { app, witnesses, .. } = witnessed_gateway(
+        dir.path(),
+        origin,
+        &["police.test/w1", "nhs.test/w2"],
+        Duration::from_millis(200),
+    )
     .await;
     let DatabaseUrl::Sqlite(_) = app.owner_url else {
         // The copy is a file copy; PostgreSQL would fork the same way from a restored dump.
@@ -416,7 +440,8 @@ async fn a_forked_log_is_refused_by_every_witness_that_saw_the_original_with_evi
         ready_on(fork_ops).await
     );
 
-    for (name, home) in &homes {
+    for witness in &witnesses {
+        let (name, home) = (witness.key.name(), &witness.home);
         let check = std::process::Command::new(BINARY)
             .current_dir(home)
             .args(["witness", "--config", "witness.toml", "check"])

@@ -9,6 +9,8 @@ test('reading for crisis response shows what crisis consent releases and withhol
   const page = await pageAs('police-mentor');
   await page.goto(at('/console'));
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Find a person' }).click();
+  // Let that navigation finish: findPerson navigates again, which would abort it.
+  await expect(page.getByRole('heading', { level: 1, name: 'Find a person' })).toBeVisible();
   const subject = await findPerson(page, { nhs: '9990000026' });
   await page.getByLabel('Why are you reading?').selectOption('crisis_response');
   await snap(page, 'practitioner-01-person-found');

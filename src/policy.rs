@@ -10,7 +10,8 @@
 //! of that share. Otherwise it is withheld as `agreement` (no such share lists C),
 //! `consent_excluded` (excluded, or R not covered) or `consent` (level too low). A type
 //! with no such share at all is omitted; a holder reading its own record sees it whole.
-//! Several agreements combine by union.
+//! Several agreements combine by union. [`decide`] gives what a read releases; [`explain`]
+//! the same decision with the rule that decided each field, for an auditor's replay.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,6 +141,138 @@ pub fn admit(request: &AccessRequest<'_>) -> Result<(), Refusal> {
     }
 }
 
+/// The rule that decided one field, released or withheld: what an auditor's replay of a
+/// decision shows (`app::audit::explain`), and what [`decide`] reduces to a
+/// [`WithheldReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ground<'a> {
+    /// Released: a share lists the category at `required`, and the consent is at least
+    /// that, does not exclude the category and covers the recipient.
+    Consent {
+        agreement: &'a Agreement,
+        required: ConsentLevel,
+    },
+    /// Released without consent: a share lists the category at `none` (the agreement's
+    /// lawful basis is not consent).
+    NoConsentNeeded { agreement: &'a Agreement },
+    /// Released by break-glass: an emergency category of a share.
+    Emergency { agreement: &'a Agreement },
+    /// Withheld: no share that applies lists the category.
+    NotShared,
+    /// Withheld: the consent is below the lowest level a share lists the category at.
+    ConsentLevel { required: ConsentLevel },
+    /// Withheld: the person excluded the category.
+    ExcludedCategory,
+    /// Withheld: the consent does not cover the recipient agency.
+    AgencyScope,
+}
+
+impl<'a> Ground<'a> {
+    /// The agreement whose share released the field, or why it was withheld as a response
+    /// names it.
+    pub fn outcome(&self) -> Result<&'a Agreement, WithheldReason> {
+        match *self {
+            Self::Consent { agreement, .. }
+            | Self::NoConsentNeeded { agreement }
+            | Self::Emergency { agreement } => Ok(agreement),
+            Self::NotShared => Err(WithheldReason::Agreement),
+            Self::ConsentLevel { .. } => Err(WithheldReason::Consent),
+            Self::ExcludedCategory | Self::AgencyScope => Err(WithheldReason::ConsentExcluded),
+        }
+    }
+
+    /// The rule's name, as a replay reports it.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::Consent { .. } => "agreement_share",
+            Self::NoConsentNeeded { .. } => "agreement_share_without_consent",
+            Self::Emergency { .. } => "emergency_category",
+            Self::NotShared => "not_shared",
+            Self::ConsentLevel { .. } => "consent_level",
+            Self::ExcludedCategory => "excluded_category",
+            Self::AgencyScope => "agency_scope",
+        }
+    }
+}
+
+/// One field of a record type and the rule that decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldGround<'a> {
+    pub field: &'a str,
+    pub category: &'a str,
+    pub ground: Ground<'a>,
+}
+
+/// [`decide`], with the rule for every field: what an auditor's replay shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Explanation<'a> {
+    /// The holder reading its own record: every field.
+    Whole,
+    /// No share covers the type: the record is left out.
+    Omitted,
+    /// Every field of the type, in name order.
+    Fields(Vec<FieldGround<'a>>),
+}
+
+/// The shares that apply to a record of `record_type` held by `holder`, with their
+/// agreements, in the order the agreements are given.
+fn applicable<'a>(
+    request: &AccessRequest<'a>,
+    holder: &AgencyId,
+    record_type: &RecordType,
+) -> Vec<(&'a Agreement, &'a Share)> {
+    let recipient = request.recipient;
+    let purpose = request.purpose;
+    request
+        .agreements
+        .iter()
+        .flat_map(|agreement| agreement.shares.iter().map(move |share| (agreement, share)))
+        .filter(|(_, share)| {
+            share.provider == *holder
+                && share.recipients.contains(recipient)
+                && share.purposes.contains(&purpose)
+                && share.record_types.contains(&record_type.name)
+        })
+        .collect()
+}
+
+/// The rule for one category under the shares that apply: the first share that releases it
+/// decides; if none does, why not.
+fn ground<'a>(
+    request: &AccessRequest<'_>,
+    applicable: &[(&'a Agreement, &'a Share)],
+    category: &str,
+) -> Ground<'a> {
+    let consent = request.consent;
+    let excluded = consent.excluded_categories.contains(category);
+    let covered = consent.covers(request.recipient);
+    let mut lowest: Option<ConsentLevel> = None;
+    for &(agreement, share) in applicable {
+        let Some(&required) = share.categories.get(category) else {
+            continue;
+        };
+        lowest = Some(lowest.map_or(required, |l| l.min(required)));
+        if required == ConsentLevel::None {
+            return Ground::NoConsentNeeded { agreement };
+        }
+        if consent.level >= required && !excluded && covered {
+            return Ground::Consent {
+                agreement,
+                required,
+            };
+        }
+        if request.break_glass && share.emergency_categories.contains(category) {
+            return Ground::Emergency { agreement };
+        }
+    }
+    match lowest {
+        None => Ground::NotShared,
+        Some(_) if excluded => Ground::ExcludedCategory,
+        Some(_) if !covered => Ground::AgencyScope,
+        Some(required) => Ground::ConsentLevel { required },
+    }
+}
+
 /// The fields of `record_type`, held by `holder`, that `request` may see.
 pub fn decide(
     request: &AccessRequest<'_>,
@@ -149,56 +282,22 @@ pub fn decide(
     if holder == request.recipient {
         return TypeDecision::Whole;
     }
-    let applicable: Vec<(&Agreement, &Share)> = request
-        .agreements
-        .iter()
-        .flat_map(|agreement| agreement.shares.iter().map(move |share| (agreement, share)))
-        .filter(|(_, share)| {
-            share.provider == *holder
-                && share.recipients.contains(request.recipient)
-                && share.purposes.contains(&request.purpose)
-                && share.record_types.contains(&record_type.name)
-        })
-        .collect();
+    let applicable = applicable(request, holder, record_type);
     if applicable.is_empty() {
         return TypeDecision::Omitted;
     }
-    let consent = request.consent;
-    let consent_refuses = |category: &str| {
-        consent.excluded_categories.contains(category) || !consent.covers(request.recipient)
-    };
     let mut released = BTreeSet::new();
     let mut withheld = BTreeMap::new();
     let mut releasing: BTreeSet<AgreementRef> = BTreeSet::new();
     for (field, spec) in &record_type.fields {
-        let category = spec.category.as_str();
-        let mut listed = false;
-        let mut release = false;
-        for (agreement, share) in &applicable {
-            let Some(&level) = share.categories.get(category) else {
-                continue;
-            };
-            listed = true;
-            let by_consent = consent.level >= level && !consent_refuses(category);
-            let statutory = level == ConsentLevel::None;
-            let emergency = request.break_glass && share.emergency_categories.contains(category);
-            if by_consent || statutory || emergency {
-                release = true;
+        match ground(request, &applicable, &spec.category).outcome() {
+            Ok(agreement) => {
                 releasing.insert(AgreementRef::new(agreement.id.clone(), agreement.version));
-                break;
+                released.insert(field.clone());
             }
-        }
-        if release {
-            released.insert(field.clone());
-        } else {
-            let reason = if !listed {
-                WithheldReason::Agreement
-            } else if consent_refuses(category) {
-                WithheldReason::ConsentExcluded
-            } else {
-                WithheldReason::Consent
-            };
-            withheld.insert(field.clone(), reason);
+            Err(reason) => {
+                withheld.insert(field.clone(), reason);
+            }
         }
     }
     TypeDecision::Fields {
@@ -210,6 +309,32 @@ pub fn decide(
             .collect(),
         released_by: releasing.into_iter().next(),
     }
+}
+
+/// [`decide`] with the rule that decided each field.
+pub fn explain<'a>(
+    request: &AccessRequest<'a>,
+    holder: &AgencyId,
+    record_type: &'a RecordType,
+) -> Explanation<'a> {
+    if holder == request.recipient {
+        return Explanation::Whole;
+    }
+    let applicable = applicable(request, holder, record_type);
+    if applicable.is_empty() {
+        return Explanation::Omitted;
+    }
+    Explanation::Fields(
+        record_type
+            .fields
+            .iter()
+            .map(|(field, spec)| FieldGround {
+                field,
+                category: &spec.category,
+                ground: ground(request, &applicable, &spec.category),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

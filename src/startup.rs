@@ -26,7 +26,8 @@ use crate::{
         AuditLog,
     },
     config::Settings,
-    db::{records, Database},
+    db::{record_types, records, Database},
+    domain::Timestamp,
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
@@ -80,6 +81,13 @@ impl Application {
             tokio::task::spawn_blocking(move || Gateway::load(&settings, database, audit_log))
                 .await??
         };
+        // Before the first request, so every decision is made under a stored catalogue and
+        // can be replayed with it (`app::audit::explain`).
+        let types = Arc::clone(&gateway.record_types);
+        database
+            .run(move |conn| record_types::register(conn, &types, Timestamp::now()))
+            .await
+            .context("policy.record_types: storing the record type definitions")?;
         let signer = Arc::clone(&gateway.signer);
 
         let metrics = Metrics::new()?;

@@ -20,6 +20,7 @@ pub mod agreements;
 pub mod audit;
 pub mod consents;
 pub mod error;
+pub mod explain;
 pub mod input;
 pub mod records;
 pub mod registry;

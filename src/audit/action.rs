@@ -72,6 +72,7 @@ actions! {
     AuditAlerts => "audit.alerts", discloses: false, fhir: Read;
     AuditAlertReview => "audit.alert_review", discloses: false, fhir: Create;
     AuditActivity => "audit.activity", discloses: false, fhir: Read;
+    AuditExplain => "audit.explain", discloses: false, fhir: Read;
     SubjectEnrol => "subject.enrol", discloses: false, fhir: Create;
     SubjectLookup => "subject.lookup", discloses: true, fhir: Read;
     SubjectDischarge => "subject.discharge", discloses: false, fhir: Update;

@@ -11,6 +11,7 @@ pub mod agreements;
 pub mod alerts;
 pub mod migrations;
 pub mod principals;
+pub mod record_types;
 pub mod records;
 pub mod schema;
 pub mod subjects;
@@ -111,6 +112,8 @@ pub enum LockKey {
     Consent,
     /// Principal versions and certificate bindings.
     Principal,
+    /// The next record type catalogue version.
+    RecordTypes,
 }
 
 impl LockKey {
@@ -123,6 +126,7 @@ impl LockKey {
             Self::Agreement => 0x6167_7265_656d_656e,   // "agreemen"
             Self::Consent => 0x636f_6e73_656e_7473,     // "consents"
             Self::Principal => 0x7072_696e_6369_7061,   // "principa"
+            Self::RecordTypes => 0x7265_635f_7479_7065, // "rec_type"
         }
     }
 }

@@ -292,6 +292,29 @@ fn matching<'a>(
     query
 }
 
+/// The records with these ids that are stored, opened, in no particular order: what an
+/// auditor's replay of a read considers again. Fails as [`DbError::Corrupt`] if a record
+/// does not open where it now stands.
+pub fn by_ids(
+    conn: &mut DbConnection,
+    keys: &Keyring,
+    ids: &[RecordId],
+) -> Result<Vec<Record>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    // A read considers at most `MAX_CONSIDERED` records; chunks keep any list within the
+    // backends' limits on bound parameters.
+    for chunk in ids.chunks(MAX_CONSIDERED) {
+        let rows: Vec<RecordRow> = records::table
+            .filter(records::id.eq_any(chunk.iter().map(RecordId::as_str)))
+            .select(RecordRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push(open(keys, row)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Whether the subject has any record at all (development mode seeds only empty subjects).
 pub fn any_for_subject(conn: &mut DbConnection, subject: &SubjectId) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(

@@ -114,6 +114,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    record_type_catalogues (version) {
+        version -> Integer,
+        definition -> Text,
+        sha256 -> Text,
+        registered_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_checkpoints (tree_size) {
         tree_size -> BigInt,
         root_hash -> Binary,
@@ -171,6 +180,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_nodes,
     audit_checkpoints,
     audit_cosignatures,
+    record_type_catalogues,
     subjects,
     subject_discharges,
     consents,

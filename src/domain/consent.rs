@@ -182,26 +182,51 @@ pub fn effective_at(history: &[ConsentVersion], at: OffsetDateTime) -> Effective
             ConsentKind::Withdrawn { withdrawn_on } => *withdrawn_on <= day,
         })
         .max_by_key(|v| v.version);
-    let Some(newest) = in_force else {
-        return EffectiveConsent::none(None);
-    };
-    match &newest.kind {
-        ConsentKind::Withdrawn { .. } => EffectiveConsent::none(Some(newest.version)),
-        ConsentKind::Given {
-            expires_on: Some(expires),
-            ..
-        } if *expires < day => EffectiveConsent::none(Some(newest.version)),
-        ConsentKind::Given {
-            level,
-            agencies,
-            excluded_categories,
-            ..
-        } => EffectiveConsent {
-            level: *level,
-            version: Some(newest.version),
-            agencies: agencies.clone(),
-            excluded_categories: excluded_categories.clone(),
-        },
+    in_force.map_or_else(
+        || EffectiveConsent::none(None),
+        |newest| newest.effective_on(day),
+    )
+}
+
+/// The consent an audit entry says was applied (`consent_version`, `None` for none ever in
+/// force), as it stood on `day`: what a replay of that decision applies. `None` when the
+/// history has no such version.
+pub fn as_applied(
+    history: &[ConsentVersion],
+    version: Option<i32>,
+    day: Date,
+) -> Option<EffectiveConsent> {
+    match version {
+        None => Some(EffectiveConsent::none(None)),
+        Some(version) => history
+            .iter()
+            .find(|v| v.version == version)
+            .map(|v| v.effective_on(day)),
+    }
+}
+
+impl ConsentVersion {
+    /// What this version means on `day` when it is the newest in force: a withdrawal or an
+    /// expiry gives `none`.
+    fn effective_on(&self, day: Date) -> EffectiveConsent {
+        match &self.kind {
+            ConsentKind::Withdrawn { .. } => EffectiveConsent::none(Some(self.version)),
+            ConsentKind::Given {
+                expires_on: Some(expires),
+                ..
+            } if *expires < day => EffectiveConsent::none(Some(self.version)),
+            ConsentKind::Given {
+                level,
+                agencies,
+                excluded_categories,
+                ..
+            } => EffectiveConsent {
+                level: *level,
+                version: Some(self.version),
+                agencies: agencies.clone(),
+                excluded_categories: excluded_categories.clone(),
+            },
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::{
     str::FromStr,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -43,17 +43,31 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    const ALL: [Self; 7] = [
+        Self::String,
+        Self::Integer,
+        Self::Number,
+        Self::Boolean,
+        Self::Date,
+        Self::Datetime,
+        Self::StringList,
+    ];
+
+    /// As the record-types file writes it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Datetime => "datetime",
+            Self::StringList => "string[]",
+        }
+    }
+
     fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "string" => Self::String,
-            "integer" => Self::Integer,
-            "number" => Self::Number,
-            "boolean" => Self::Boolean,
-            "date" => Self::Date,
-            "datetime" => Self::Datetime,
-            "string[]" => Self::StringList,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|t| t.name() == raw)
     }
 
     pub fn describe(self) -> &'static str {
@@ -181,7 +195,9 @@ impl fmt::Display for RecordTypeError {
 
 impl std::error::Error for RecordTypeError {}
 
-#[derive(Deserialize)]
+/// The file's shape; also the stored definition of a catalogue version
+/// ([`RecordTypes::definition`]), in JSON.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     /// Categories beyond the built-in ones.
@@ -190,14 +206,14 @@ struct RawFile {
     types: BTreeMap<String, RawType>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawType {
     holders: Vec<String>,
     fields: BTreeMap<String, RawField>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawField {
     #[serde(rename = "type", default = "string_type")]
@@ -224,6 +240,58 @@ impl RecordTypes {
     pub fn from_toml(text: &str, source: &str) -> Result<Self, RecordTypeError> {
         let raw: RawFile =
             toml::from_str(text).map_err(|e| RecordTypeError(format!("{source}: {e}")))?;
+        Self::from_raw(raw, source)
+    }
+
+    /// Parses a definition [`RecordTypes::definition`] wrote; `source` names it in errors.
+    pub fn from_definition(json: &str, source: &str) -> Result<Self, RecordTypeError> {
+        let raw: RawFile =
+            serde_json::from_str(json).map_err(|e| RecordTypeError(format!("{source}: {e}")))?;
+        Self::from_raw(raw, source)
+    }
+
+    /// Every type and category as one canonical JSON text (names sorted, defaults written
+    /// out, comments and layout dropped): two files that define the same types give the
+    /// same text, so a stored catalogue version changes only when a definition does.
+    pub fn definition(&self) -> Result<String, RecordTypeError> {
+        let raw = RawFile {
+            categories: self
+                .categories
+                .iter()
+                .filter(|c| !KNOWN_CATEGORIES.contains(&c.as_str()))
+                .cloned()
+                .collect(),
+            types: self
+                .types
+                .iter()
+                .map(|(name, record_type)| {
+                    let raw_type = RawType {
+                        holders: record_type
+                            .holders
+                            .iter()
+                            .map(|kind| kind.as_str().to_owned())
+                            .collect(),
+                        fields: record_type
+                            .fields
+                            .iter()
+                            .map(|(field, spec)| {
+                                let raw_field = RawField {
+                                    field_type: spec.field_type.name().to_owned(),
+                                    category: spec.category.clone(),
+                                    required: spec.required,
+                                };
+                                (field.clone(), raw_field)
+                            })
+                            .collect(),
+                    };
+                    (name.clone(), raw_type)
+                })
+                .collect(),
+        };
+        serde_json::to_string(&raw).map_err(|e| RecordTypeError(format!("record types: {e}")))
+    }
+
+    fn from_raw(raw: RawFile, source: &str) -> Result<Self, RecordTypeError> {
         let mut categories: BTreeSet<String> =
             KNOWN_CATEGORIES.iter().map(|c| (*c).to_owned()).collect();
         for extra in raw.categories {
@@ -376,6 +444,34 @@ mod tests {
             types.get("health.ae_attendance").unwrap().fields["self_harm"].field_type,
             FieldType::Boolean
         );
+    }
+
+    #[test]
+    fn a_definition_reads_back_as_the_same_types_and_ignores_layout() {
+        let types = RecordTypes::from_toml(
+            &format!("categories = [\"housing\"]\n{SHIPPED}\n[types.\"programme.tenancy\"]\nholders = [\"programme\"]\n[types.\"programme.tenancy\".fields]\nstatus = {{ category = \"housing\" }}\n"),
+            "f.toml",
+        )
+        .unwrap();
+        let definition = types.definition().unwrap();
+        assert_eq!(
+            RecordTypes::from_definition(&definition, "stored").unwrap(),
+            types
+        );
+        // Comments, order and defaults written out or not make no difference.
+        let relaid = "# reordered\n[types.\"a.b\".fields]\ny = { category = \"notes\", required = false }\nx = { type = \"string\", category = \"risk\" }\n[types.\"a.b\"]\nholders = [\"health\", \"police\"]\n";
+        let plain = "[types.\"a.b\"]\nholders = [\"police\", \"health\"]\n[types.\"a.b\".fields]\nx = { category = \"risk\" }\ny = { category = \"notes\" }\n";
+        assert_eq!(
+            RecordTypes::from_toml(relaid, "a").unwrap().definition(),
+            RecordTypes::from_toml(plain, "b").unwrap().definition()
+        );
+        // A changed category is a different definition.
+        let changed = plain.replace("\"risk\"", "\"clinical\"");
+        assert_ne!(
+            RecordTypes::from_toml(&changed, "c").unwrap().definition(),
+            RecordTypes::from_toml(plain, "b").unwrap().definition()
+        );
+        assert!(RecordTypes::from_definition("{\"types\": 1}", "stored").is_err());
     }
 
     #[test]

@@ -314,6 +314,114 @@ fn a_record_released_by_no_field_is_shown_under_the_first_agreement_and_a_holder
     assert_eq!(TypeDecision::Omitted.agreements().count(), 0);
 }
 
+/// The rule `explain` names for each field of the crisis plan the police read.
+fn rules_for_police(
+    agreements: &[Agreement],
+    consent: &EffectiveConsent,
+    break_glass: bool,
+) -> BTreeMap<String, String> {
+    let (types, roles, police) = (record_types(), practitioner(), agency("hampshire-police"));
+    let request = AccessRequest {
+        recipient: &police,
+        roles: &roles,
+        purpose: Purpose::CrisisResponse,
+        break_glass,
+        consent,
+        agreements,
+    };
+    let plan = types.get("health.crisis_plan").unwrap();
+    let Explanation::Fields(fields) = explain(&request, &agency("iow-nhs"), plan) else {
+        panic!("the crisis plan is shared with the police")
+    };
+    fields
+        .iter()
+        .map(|f| {
+            let by = match f.ground {
+                Ground::Consent {
+                    agreement,
+                    required,
+                } => {
+                    format!(
+                        " by {}@{} at {}",
+                        agreement.id,
+                        agreement.version,
+                        required.as_str()
+                    )
+                }
+                Ground::NoConsentNeeded { agreement } | Ground::Emergency { agreement } => {
+                    format!(" by {}@{}", agreement.id, agreement.version)
+                }
+                Ground::ConsentLevel { required } => format!(" needs {}", required.as_str()),
+                Ground::NotShared | Ground::ExcludedCategory | Ground::AgencyScope => String::new(),
+            };
+            (f.field.to_owned(), format!("{}{by}", f.ground.rule()))
+        })
+        .collect()
+}
+
+#[test]
+fn explain_names_the_rule_that_decided_each_field() {
+    let agreements = vec![example()];
+    let crisis = consent(ConsentLevel::Crisis, &["contact"], None);
+    let rules = rules_for_police(&agreements, &crisis, false);
+    let expected = [
+        ("diagnosis", "consent_level needs full"),
+        ("medication", "consent_level needs full"),
+        (
+            "risk_summary",
+            "agreement_share by isa-iow-recovery@1 at crisis",
+        ),
+        (
+            "triggers",
+            "agreement_share by isa-iow-recovery@1 at crisis",
+        ),
+        (
+            "updated_on",
+            "agreement_share by isa-iow-recovery@1 at crisis",
+        ),
+        (
+            "what_helps",
+            "agreement_share by isa-iow-recovery@1 at crisis",
+        ),
+        ("who_to_contact", "excluded_category"),
+    ];
+    let as_map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(f, r)| ((*f).to_owned(), (*r).to_owned()))
+            .collect()
+    };
+    assert_eq!(rules, as_map(&expected));
+
+    // Break-glass releases the excluded contact as an emergency category; the clinical
+    // fields stay withheld.
+    let rules = rules_for_police(&agreements, &crisis, true);
+    assert_eq!(
+        rules["who_to_contact"],
+        "emergency_category by isa-iow-recovery@1"
+    );
+    assert_eq!(rules["diagnosis"], "consent_level needs full");
+
+    // Consent that names only the NHS does not reach the police.
+    let nhs_only = consent(ConsentLevel::Full, &[], Some(&["iow-nhs"]));
+    let rules = rules_for_police(&agreements, &nhs_only, false);
+    assert!(rules.values().all(|r| r == "agency_scope"), "{rules:?}");
+
+    // A category no share lists, and one shared at `none`.
+    let mut narrowed = example();
+    narrowed.shares[0].categories.remove("medication");
+    narrowed.shares[0]
+        .categories
+        .insert("risk".to_owned(), ConsentLevel::None);
+    let rules = rules_for_police(&[narrowed], &consent(ConsentLevel::None, &[], None), false);
+    assert_eq!(rules["medication"], "not_shared");
+    assert_eq!(
+        rules["risk_summary"],
+        "agreement_share_without_consent by isa-iow-recovery@1"
+    );
+    assert_eq!(rules["triggers"], "consent_level needs crisis");
+}
+
 #[test]
 fn admission_checks_role_purpose_and_agreement() {
     let (agreements, roles) = (vec![example()], practitioner());
@@ -426,13 +534,32 @@ fn agrees_with_oracle(request: &AccessRequest<'_>, types: &RecordTypes) -> Resul
                 .map(|(field, _)| field.as_str())
                 .collect();
             match &decision {
-                TypeDecision::Whole if holder == request.recipient => {}
+                TypeDecision::Whole
+                    if holder == request.recipient
+                        && explain(request, holder, record_type) == Explanation::Whole => {}
                 TypeDecision::Omitted
                     if holder != request.recipient
-                        && !shared_at_all(request, holder, record_type) => {}
+                        && !shared_at_all(request, holder, record_type)
+                        && explain(request, holder, record_type) == Explanation::Omitted => {}
                 TypeDecision::Fields {
                     released, withheld, ..
                 } if holder != request.recipient => {
+                    // The replay's rules say the same, field by field.
+                    let Explanation::Fields(grounds) = explain(request, holder, record_type) else {
+                        return Err(format!("{holder} {name}: explain disagrees with decide"));
+                    };
+                    for g in &grounds {
+                        let said = match g.ground.outcome() {
+                            Ok(_) => released.contains(g.field),
+                            Err(reason) => withheld.get(g.field) == Some(&reason),
+                        };
+                        if !said
+                            || (matches!(g.ground, Ground::Emergency { .. })
+                                && !request.break_glass)
+                        {
+                            return Err(format!("{holder} {name}: {g:?} disagrees with decide"));
+                        }
+                    }
                     let got: BTreeSet<&str> = released.iter().map(String::as_str).collect();
                     if got != expected {
                         return Err(format!(

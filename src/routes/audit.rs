@@ -1,5 +1,5 @@
-//! The auditor API (`ig_auditor`) over HTTP: search, entries with inclusion proofs,
-//! checkpoints and the verifier key, consistency proofs, streamed exports, break-glass
+//! The auditor API (`ig_auditor`) over HTTP: search, entries with inclusion proofs, the
+//! replay of a read's decision, checkpoints and the verifier key, consistency proofs, streamed exports, break-glass
 //! alerts and their review, and the subject access report. The rules are in
 //! [`crate::app::audit`]; these handlers only extract, call and render.
 
@@ -14,7 +14,7 @@ use crate::app::audit::{
     ExportQuery, ReviewRequest, Reviewed, SearchQuery, SearchResults, TreeSizeQuery,
 };
 use crate::{
-    app::{audit, Call, Gateway},
+    app::{audit, explain::Replay, Call, Gateway},
     audit::LeafIndex,
     error::{ApiError, Problem},
 };
@@ -45,6 +45,20 @@ pub async fn entry(
     let index = LeafIndex(leaf_index.into_inner());
     Ok(Json(
         audit::entry(&gateway, &call, index, query.into_inner()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/audit/entries/{leaf_index}/explain", tag = "audit", params(("leaf_index" = u64, Path)),
+    responses((status = 200, description = "The decision replayed with what the entry names, field by field, and whether it matches the entry", body = Replay),
+              (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json")))]
+pub async fn explain(
+    call: Call,
+    gateway: web::Data<Gateway>,
+    leaf_index: web::Path<u64>,
+) -> Result<Json<Replay>, ApiError> {
+    let index = LeafIndex(leaf_index.into_inner());
+    Ok(Json(
+        crate::app::explain::explain(&gateway, &call, index).await?,
     ))
 }
 

@@ -43,6 +43,7 @@ route_table! {
     "/v1/whoami" { GET => whoami::whoami, WhoamiRead; }
     "/v1/audit" { GET => audit::search, AuditSearch; }
     "/v1/audit/entries/{leaf_index}" { GET => audit::entry, AuditEntry; }
+    "/v1/audit/entries/{leaf_index}/explain" { GET => audit::explain, AuditExplain; }
     "/v1/audit/checkpoint" { GET => audit::checkpoint, AuditCheckpoint; }
     "/v1/audit/checkpoint/key" { GET => audit::checkpoint_key, AuditCheckpointKey; }
     "/v1/audit/consistency" { GET => audit::consistency, AuditConsistency; }

@@ -29,6 +29,7 @@ use crate::{
         openapi_json,
         super::audit::search,
         super::audit::entry,
+        super::audit::explain,
         super::audit::checkpoint,
         super::audit::checkpoint_key,
         super::audit::consistency,

@@ -61,6 +61,11 @@ const MATRIX: &[Row] = &[
     row("GET", "/v1/whoami", EVERY_ROLE),
     row("GET", "/v1/audit", &[IgAuditor]),
     row("GET", "/v1/audit/entries/{leaf_index}", &[IgAuditor]),
+    row(
+        "GET",
+        "/v1/audit/entries/{leaf_index}/explain",
+        &[IgAuditor],
+    ),
     row("GET", "/v1/audit/checkpoint", &[IgAuditor]),
     row("GET", "/v1/audit/checkpoint/key", &[IgAuditor]),
     row("GET", "/v1/audit/consistency", &[IgAuditor]),

@@ -1,16 +1,25 @@
 //! `spawn_app()` and the clients and certificates the tests call it with.
 
-use std::{num::NonZeroU32, path::PathBuf, time::Duration};
+use std::{
+    num::NonZeroU32,
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use concordat::{
+    app::explain::{self, ReplayOutcome},
     audit::{
         checkpoint::{CheckpointSigner, VerifierKey},
-        checkpointer, store, verify, AuditEntry,
+        checkpointer,
+        store::{self, Filter},
+        verify, Action, AuditEntry, Decision,
     },
     config::{
         AuditSettings, DatabaseSettings, DatabaseUrl, DevSettings, KeySettings, LimitSettings,
         PolicySettings, ServerSettings, Settings, TelemetrySettings, TlsSettings,
     },
+    crypto::Keyring,
     db::{agencies, principals, Database},
     domain::{
         Agency, AgencyId, AgencyKind, CertificateBinding, Principal, PrincipalId, PrincipalStatus,
@@ -37,6 +46,55 @@ pub struct TestApp {
     pub pki: PkiDirectory,
     pub settings: Settings,
     pub dir: TempDir,
+    /// Set by a test that changes stored rows behind the gateway's back: its reads no
+    /// longer replay as they were made, by design.
+    pub altered_behind_the_gateway: AtomicBool,
+}
+
+/// Every read a test's gateway granted is replayed as the test ends, with exactly what its
+/// entry names (`app::explain`), and must release and withhold what the entry records: so
+/// every read of every scenario in the suite is checked against its replay.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.altered_behind_the_gateway.load(Ordering::Relaxed) {
+            return;
+        }
+        // No keys: no gateway ever started, so nothing was read.
+        let Ok(keys) = Keyring::load(&self.settings.keys.dir) else {
+            return;
+        };
+        let replays = self
+            .database
+            .run_blocking(|conn| {
+                let reads = Filter {
+                    action: Some(Action::RecordsRead),
+                    decision: Some(Decision::Granted),
+                    ..Filter::default()
+                };
+                let (mut replays, mut after) = (Vec::new(), None);
+                loop {
+                    let rows = store::entries(conn, &reads, after, 500)?;
+                    let Some(last) = rows.last() else {
+                        return Ok(replays);
+                    };
+                    after = Some(last.index());
+                    for row in &rows {
+                        let entry = store::decode(row)?;
+                        replays.push(explain::replay(conn, &keys, row.index(), entry)?);
+                    }
+                }
+            })
+            .expect("the test's reads replay");
+        for replay in replays {
+            assert_eq!(
+                replay.outcome,
+                ReplayOutcome::Match,
+                "entry {}: {:?}",
+                replay.leaf_index,
+                replay.differences
+            );
+        }
+    }
 }
 
 /// A database for one test: a file in `dir`, or a new PostgreSQL database.
@@ -187,6 +245,7 @@ pub async fn prepare_app(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         pki,
         settings,
         dir,
+        altered_behind_the_gateway: AtomicBool::new(false),
     }
 }
 

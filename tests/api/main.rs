@@ -15,6 +15,7 @@ mod cli;
 mod console;
 mod edges;
 mod errors;
+mod explain;
 mod helpers;
 mod identity;
 mod migrations;

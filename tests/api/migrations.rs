@@ -445,6 +445,7 @@ async fn every_history_table_refuses_update_delete_and_truncate() {
         ("audit_nodes", "level"),
         ("audit_checkpoints", "signed_note"),
         ("audit_cosignatures", "signature_line"),
+        ("record_type_catalogues", "definition"),
     ];
     let outcomes = app
         .database

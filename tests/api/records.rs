@@ -17,18 +17,18 @@ use crate::helpers::{problem, receipt, spawn_app, TestApp};
 
 const DIAGNOSIS: &str = "Emotionally unstable personality disorder (synthetic)";
 
-struct Scene {
-    app: TestApp,
-    subject: String,
-    police: reqwest::Client,
-    nurse: reqwest::Client,
+pub(crate) struct Scene {
+    pub(crate) app: TestApp,
+    pub(crate) subject: String,
+    pub(crate) police: reqwest::Client,
+    pub(crate) nurse: reqwest::Client,
     scas: reqwest::Client,
-    coordinator: reqwest::Client,
+    pub(crate) coordinator: reqwest::Client,
 }
 
 /// The example agreement imported, one subject enrolled, an NHS crisis plan, a police
 /// incident and an ambulance call-out submitted by their holders.
-async fn scene() -> Scene {
+pub(crate) async fn scene() -> Scene {
     let app = spawn_app().await;
     app.import_example_agreement().await;
     let police = app.client(
@@ -90,7 +90,7 @@ async fn scene() -> Scene {
 }
 
 impl Scene {
-    async fn consent(&self, level: &str, excluded: &[&str]) {
+    pub(crate) async fn consent(&self, level: &str, excluded: &[&str]) {
         let response = self
             .coordinator
             .post(self.app.url(&format!("/v1/subjects/{}/consents", self.subject)))
@@ -99,7 +99,7 @@ impl Scene {
         assert_eq!(response.status(), 201);
     }
 
-    async fn read(
+    pub(crate) async fn read(
         &self,
         client: &reqwest::Client,
         purpose: &str,
@@ -797,7 +797,12 @@ async fn an_alert_unreviewed_for_72_hours_is_overdue() {
             .register("ig-auditor", "iow-recovery", &[Role::IgAuditor])
             .await,
     );
-    // A break-glass read from four days ago, appended through the audit module's own API.
+    // A break-glass read from four days ago, appended through the audit module's own API:
+    // an entry no decision made, so there is nothing to replay it from.
+    scene
+        .app
+        .altered_behind_the_gateway
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let (log, _writer) = AuditLog::start(
         scene.app.database.clone(),
         std::time::Duration::from_secs(5),
@@ -914,6 +919,8 @@ async fn a_malformed_break_glass_attempt_is_refused_and_still_flagged() {
 /// Runs `sql` as the database owner, past the append-only guard on `records`: what someone
 /// with write access to the database could do behind the gateway's back.
 async fn tamper_with_records(app: &TestApp, sql: String) {
+    app.altered_behind_the_gateway
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     app.database
         .run(move |conn| {
             let (disable, enable) = records::update_guard(conn);

@@ -1,5 +1,6 @@
 //! The IG auditor's pages: the audit trail searched with the API's filters, one entry with
-//! its inclusion in the latest signed checkpoint checked, the break-glass queue with
+//! its inclusion in the latest signed checkpoint checked and, for a read, its decision
+//! replayed field by field, the break-glass queue with
 //! review, a subject access report that prints cleanly, checkpoint status, and charts of
 //! activity. The coordinator reaches the subject access report too.
 
@@ -16,6 +17,7 @@ use super::{
 use crate::{
     app::{
         audit::{self, AlertsQuery, Inclusion, ReviewRequest, SearchQuery},
+        explain::{self, FieldReplay, Replay, ReplayOutcome},
         reports::{self, ReportQuery},
         Call,
     },
@@ -206,7 +208,9 @@ pub async fn entry(
     call: Call,
     index: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = audit::checked_entry(&gateway, &call, LeafIndex(index.into_inner())).await?;
+    let index = LeafIndex(index.into_inner());
+    let checked = audit::checked_entry(&gateway, &call, index).await?;
+    let replay = explain::explain(&gateway, &call, index).await?;
     let entry = &checked.entry;
     let list = |items: &[String]| {
         if items.is_empty() {
@@ -248,8 +252,103 @@ pub async fn entry(
                 dt { "Response SHA-256" } dd { code { (entry.response_sha256.as_deref().unwrap_or("—")) } }
                 dt { "Leaf hash" } dd { code { (checked.leaf_hash) } }
             }
+            (replay_section(&replay))
         },
     )))
+}
+
+/// The decision replayed, for a records read: does it match what the entry says, and why
+/// each field was released or withheld, in words.
+fn replay_section(replay: &Replay) -> Markup {
+    if replay.outcome == ReplayOutcome::NotARelease {
+        return html! {};
+    }
+    html! {
+        section aria-labelledby="replay" {
+            h2 id="replay" { "Why each field was released or withheld" }
+            @match replay.outcome {
+                ReplayOutcome::Match => p class="notice" {
+                    "Replayed: the rules, applied again to the agreements, consent and record types named below, release and withhold exactly what this entry records." }
+                ReplayOutcome::Mismatch => div class="warning failed" role="alert" {
+                    p { "MISMATCH: applied again, the rules do not give what this entry records. Report this at once." }
+                    ul { @for difference in &replay.differences { li { (difference) } } }
+                }
+                _ => div class="warning" role="alert" {
+                    p { "This decision cannot be replayed: something it was made with is not stored." }
+                    ul { @for difference in &replay.differences { li { (difference) } } }
+                }
+            }
+            @if let Some(inputs) = &replay.inputs {
+                dl class="facts" {
+                    dt { "Read by" } dd { (inputs.recipient) }
+                    dt { "Purpose" } dd { (inputs.purpose) }
+                    dt { "Break-glass" } dd { @if inputs.break_glass { "yes" } @else { "no" } }
+                    dt { "Consent applied" } dd {
+                        (inputs.consent.level.as_str())
+                        @if let Some(version) = inputs.consent.version { " (version " (version) ")" }
+                        @if !inputs.consent.excluded_categories.is_empty() { "; excludes " (inputs.consent.excluded_categories.join(", ")) }
+                        @if let Some(agencies) = &inputs.consent.agencies { "; covers only " (agencies.join(", ")) }
+                    }
+                    dt { "Agreements" } dd { @if inputs.agreements.is_empty() { "—" } @else { (inputs.agreements.join(", ")) } }
+                    dt { "Record types" } dd { "version " (inputs.record_types.version) ", in force from " (london_time(&inputs.record_types.registered_at)) }
+                }
+            }
+            @for record in &replay.records {
+                div class="record" {
+                    h3 { (record.record_type.as_deref().unwrap_or("Record")) " " span class="hint" { (record.holder.as_deref().unwrap_or("")) } }
+                    p class="hint" { code { (record.record_id) } " · " (record_decision(record.decision)) }
+                    @if !record.fields.is_empty() {
+                        div class="table-wrap" {
+                            table {
+                                thead { tr { th scope="col" { "Field" } th scope="col" { "Category" } th scope="col" { "Outcome" } th scope="col" { "Why" } } }
+                                tbody {
+                                    @for field in &record.fields {
+                                        tr {
+                                            td { (field.field) }
+                                            td { (field.category) }
+                                            td { @if field.released { "released" } @else { span class="withheld" { "withheld" } } }
+                                            td { (field_reason(field)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn record_decision(decision: &str) -> &'static str {
+    match decision {
+        "whole" => "the reading agency holds this record: shown whole",
+        "shared" => "shared under an agreement, field by field",
+        "omitted" => "no agreement shares this type with the agency for this purpose: left out",
+        "type_not_configured" => "its type was not configured: never shown",
+        _ => "not stored",
+    }
+}
+
+/// The rule that decided a field, in words a non-engineer can check.
+fn field_reason(field: &FieldReplay) -> String {
+    let agreement = field.agreement.as_deref().unwrap_or("an agreement");
+    let level = field.required_level.map_or("", |level| level.as_str());
+    match field.rule {
+        "holder_own_record" => "the reading agency's own record".to_owned(),
+        "agreement_share" => {
+            format!("{agreement} shares it at consent level {level}, which the consent meets")
+        }
+        "agreement_share_without_consent" => {
+            format!("{agreement} shares it without consent (its lawful basis)")
+        }
+        "emergency_category" => format!("break-glass: an emergency category of {agreement}"),
+        "consent_level" => format!("the consent is below {level}, the level the agreement needs"),
+        "excluded_category" => "the person excluded this category".to_owned(),
+        "agency_scope" => "the person's consent does not cover this agency".to_owned(),
+        "not_declared" => "not a field of the record type".to_owned(),
+        _ => "no agreement shares this category with the agency for this purpose".to_owned(),
+    }
 }
 
 // ---- Break-glass alerts ----

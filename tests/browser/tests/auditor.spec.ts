@@ -1,5 +1,5 @@
 // The IG auditor's work in the console: searching the audit trail (and paging through it),
-// an entry verified against the signed checkpoint, the break-glass queue and its review,
+// an entry verified against the signed checkpoint and its decision replayed, the break-glass queue and its review,
 // a subject access report fit to print, agreements, checkpoint status and activity.
 import type { Page } from '@playwright/test';
 import { test, expect, snap } from '../fixtures';
@@ -66,6 +66,18 @@ test('the audit trail filtered by action shows only those entries, each verified
   }).toPass({ timeout: 15_000 });
   await expect(page.locator('.verified')).toBeVisible();
   await snap(page, 'auditor-02-audit-entry-verified');
+
+  // The read's decision, made again with what the entry names, field by field.
+  const replay = page.getByRole('region', { name: 'Why each field was released or withheld' });
+  await expect(replay).toContainText('Replayed: the rules, applied again');
+  await expect(replay.locator('dl.facts')).toContainText('care_coordination');
+  const fields = replay.getByRole('table').first().locator('tbody tr');
+  await expect(fields.first()).toBeVisible();
+  for (const outcome of await fields.locator('td:nth-child(3)').allInnerTexts()) {
+    expect(outcome).toMatch(/^(released|withheld)$/);
+  }
+  await replay.scrollIntoViewIfNeeded();
+  await snap(page, 'auditor-02b-audit-entry-replayed');
 });
 
 test('a long search pages on with "Next page"', async ({ pageAs }) => {

@@ -22,8 +22,9 @@ use crate::{
 /// Entries per search page when the caller names no limit, and the most it may name.
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
-/// Unreviewed break-glass accesses older than this are overdue.
-const REVIEW_WITHIN_HOURS: i64 = 72;
+/// A break-glass access must be reviewed within this many hours: an unreviewed one older
+/// is overdue (the alerts), and a review given later breaks the rule (the IG report).
+pub const REVIEW_WITHIN_HOURS: i64 = 72;
 /// Longest review note kept.
 const NOTE_CHARS: usize = 4000;
 
@@ -611,14 +612,16 @@ pub struct AlertsQuery {
 
 /// An alert is an emergency read the gateway decided on, granted or refused: an attempt
 /// is as much for the IG auditor to see as an access. (A server error decided nothing.)
-fn is_alert(row: &StoredEntry) -> bool {
+pub fn is_alert(row: &StoredEntry) -> bool {
     row.break_glass
         && row.action() == Some(Action::RecordsRead)
         && matches!(row.decision(), Some(Decision::Granted | Decision::Denied))
 }
 
-fn is_overdue(at: Timestamp, now: Timestamp) -> bool {
-    at < now.hours_before(REVIEW_WITHIN_HOURS)
+/// Whether an access at `at`, reviewed (or still waiting) at `by`, broke the review rule:
+/// strictly more than [`REVIEW_WITHIN_HOURS`] later.
+pub fn is_overdue(at: Timestamp, by: Timestamp) -> bool {
+    at < by.hours_before(REVIEW_WITHIN_HOURS)
 }
 
 /// Break-glass reads and attempts not yet reviewed, newest first, a page at a time.

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod consents;
 pub mod error;
 pub mod explain;
+pub mod ig_report;
 pub mod input;
 pub mod records;
 pub mod registry;

@@ -92,6 +92,7 @@ actions! {
     AgreementTerminate => "agreement.terminate", discloses: false, fhir: Update;
     AgreementImport => "agreement.import", discloses: false, fhir: Create;
     ReportServiceUsage => "report.service_usage", discloses: false, fhir: Read;
+    ReportIg => "report.ig", discloses: false, fhir: Read;
     AgencyAdd => "agency.add", discloses: false, fhir: Create;
     PrincipalAdd => "principal.add", discloses: false, fhir: Create;
     PrincipalDisable => "principal.disable", discloses: false, fhir: Update;

@@ -1,8 +1,9 @@
 //! The `concordat` command line for operators: serve, migrate, the development PKI,
-//! agencies, principals, agreements, the audit trail and evaluation reports. One file per
-//! command group; each command is a thin caller of the same use cases as the API
-//! (`crate::app`), its database work goes through [`Database::run`], and every operator
-//! action that reads or changes data is audited through one helper (`Operator::audited`).
+//! agencies, principals, agreements, the audit trail, evaluation reports and the IG audit
+//! report. One file per command group; each command is a thin caller of the same use cases
+//! as the API (`crate::app`), its database work goes through [`Database::run`], and every
+//! operator action that reads or changes data is audited through one helper
+//! (`Operator::audited`).
 //! Every command exits non-zero with a message on failure.
 
 mod agencies;
@@ -10,6 +11,7 @@ pub(crate) mod agreements;
 mod audit;
 mod certs;
 mod dev;
+mod ig;
 mod principals;
 mod reports;
 mod serve;
@@ -33,6 +35,7 @@ pub use agencies::AgenciesCommand;
 pub use agreements::AgreementsCommand;
 pub use audit::AuditCommand;
 pub use certs::CertsCommand;
+pub use ig::IgCommand;
 pub use principals::PrincipalsCommand;
 pub use reports::ReportsCommand;
 pub use witness::WitnessCommand;
@@ -76,6 +79,9 @@ pub enum Command {
     /// Programme evaluation reports (audited, small numbers suppressed).
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// Information governance: the IG audit report for a period (audited).
+    #[command(subcommand)]
+    Ig(IgCommand),
     /// An agency's witness of the audit trail: with no subcommand, run it (`--config` names
     /// the witness's own configuration file).
     Witness {
@@ -110,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             agreements::run(command, &operator_settings(config)?, out).await
         }
         Command::Reports(command) => reports::run(command, &operator_settings(config)?, out).await,
+        Command::Ig(command) => ig::run(command, &operator_settings(config)?, out).await,
         Command::Witness { command } => {
             if command.is_some() {
                 quiet_telemetry()?;

@@ -1,5 +1,7 @@
 //! Queries on `alert_reviews`: an IG auditor's verdict on a break-glass access.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 
 use super::{conflict_on_unique, schema::alert_reviews, Conflict, DbConnection, DbError};
@@ -67,4 +69,50 @@ pub fn insert_review(
         .execute(conn)
         .map_err(|e| conflict_on_unique(e, Conflict::AlreadyReviewed))?;
     Ok(())
+}
+
+/// Leaf indexes per query when reading verdicts: well inside either database's limit on
+/// bound parameters, however many alerts a period holds.
+const VERDICTS_PER_QUERY: usize = 500;
+
+/// A review's outcome and when it was given: what the IG report shows of a review. The note
+/// is not read, since it may describe the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `justified` or `unjustified`, as the review stored it.
+    pub outcome: String,
+    pub reviewed_at: Timestamp,
+}
+
+/// The verdicts given on the alerts at `leaf_indexes`, by leaf index; an alert not yet
+/// reviewed has none.
+pub fn verdicts(
+    conn: &mut DbConnection,
+    leaf_indexes: &[LeafIndex],
+) -> Result<BTreeMap<LeafIndex, Verdict>, DbError> {
+    let stored: Vec<i64> = leaf_indexes
+        .iter()
+        .filter_map(|index| index.stored())
+        .collect();
+    let mut verdicts = BTreeMap::new();
+    for chunk in stored.chunks(VERDICTS_PER_QUERY) {
+        let rows: Vec<(i64, String, i64)> = alert_reviews::table
+            .filter(alert_reviews::leaf_index.eq_any(chunk.to_vec()))
+            .select((
+                alert_reviews::leaf_index,
+                alert_reviews::outcome,
+                alert_reviews::reviewed_at,
+            ))
+            .load(conn)?;
+        for (leaf_index, outcome, reviewed_at) in rows {
+            verdicts.insert(
+                LeafIndex::from_stored(leaf_index),
+                Verdict {
+                    outcome,
+                    reviewed_at: Timestamp::from_micros(reviewed_at),
+                },
+            );
+        }
+    }
+    Ok(verdicts)
 }

@@ -447,23 +447,7 @@ pub fn caseload(conn: &mut DbConnection, keys: &Keyring) -> Result<Vec<Enrolled>
         .order(subjects::enrolled_on)
         .select(EnrolledRow::as_select())
         .load(conn)?;
-    let mut consents_of: std::collections::BTreeMap<String, Vec<ConsentVersion>> =
-        std::collections::BTreeMap::new();
-    let consent_rows: Vec<ConsentRow> = consents::table
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            subject_discharges::table
-                .filter(subject_discharges::subject_id.eq(consents::subject_id)),
-        )))
-        .order((consents::subject_id, consents::version))
-        .select(ConsentRow::as_select())
-        .load(conn)?;
-    for row in consent_rows {
-        let subject = row.subject_id.clone();
-        consents_of
-            .entry(subject)
-            .or_default()
-            .push(consent_version(row)?);
-    }
+    let mut consents_of = enrolled_consents(conn)?;
     rows.into_iter()
         .map(|row| {
             let open = |column: &str, sealed_value: &[u8]| {
@@ -489,6 +473,32 @@ pub fn caseload(conn: &mut DbConnection, keys: &Keyring) -> Result<Vec<Enrolled>
             })
         })
         .collect()
+}
+
+/// The consent versions of everyone enrolled and not discharged, oldest first, by subject
+/// id; evidence stays sealed and no identifier is opened. Subjects with no consent recorded
+/// have no entry. One query, however long the caseload.
+pub fn enrolled_consents(
+    conn: &mut DbConnection,
+) -> Result<std::collections::BTreeMap<String, Vec<ConsentVersion>>, DbError> {
+    let rows: Vec<ConsentRow> = consents::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            subject_discharges::table
+                .filter(subject_discharges::subject_id.eq(consents::subject_id)),
+        )))
+        .order((consents::subject_id, consents::version))
+        .select(ConsentRow::as_select())
+        .load(conn)?;
+    let mut consents_of: std::collections::BTreeMap<String, Vec<ConsentVersion>> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let subject = row.subject_id.clone();
+        consents_of
+            .entry(subject)
+            .or_default()
+            .push(consent_version(row)?);
+    }
+    Ok(consents_of)
 }
 
 /// Everyone ever enrolled, as the evaluation sees them: enrolment and discharge dates and

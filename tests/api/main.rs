@@ -18,6 +18,7 @@ mod errors;
 mod explain;
 mod helpers;
 mod identity;
+mod ig_report;
 mod migrations;
 mod ops;
 mod records;

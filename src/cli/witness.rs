@@ -2,9 +2,11 @@
 
 use std::{io::Write, path::Path};
 
+use anyhow::Context;
 use clap::Subcommand;
 
 use crate::{
+    audit::cosignature::WitnessSigner,
     telemetry,
     witness::{service, store::WitnessStore, WitnessSettings},
 };
@@ -29,8 +31,12 @@ pub async fn run(
     match command {
         None => serve(&settings).await,
         Some(WitnessCommand::Key) => {
-            let witness = super::blocking(move || service::Witness::open(&settings)).await?;
-            writeln!(out, "{}", witness.signer().key().encode())?;
+            // The key alone: the state directory is the running witness's, and locked.
+            let signer = super::blocking(move || {
+                WitnessSigner::load_or_create(&settings.key, &settings.name).context("key")
+            })
+            .await?;
+            writeln!(out, "{}", signer.key().encode())?;
             Ok(())
         }
         Some(WitnessCommand::Check) => check(&settings, out),

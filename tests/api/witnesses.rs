@@ -79,6 +79,14 @@ async fn start_witness(dir: &Path, name: &str, origin: &str, log_vkey: &str) -> 
         .await,
         "the witness {name} did not start"
     );
+    // The operator can print the key while the witness runs (it locks only its state).
+    let running = witness(&["key"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&running.stdout).trim(),
+        key.encode(),
+        "{}",
+        String::from_utf8_lossy(&running.stderr)
+    );
     WitnessProcess {
         child,
         key,

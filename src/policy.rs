@@ -142,7 +142,7 @@ pub fn admit(request: &AccessRequest<'_>) -> Result<(), Refusal> {
 }
 
 /// The rule that decided one field, released or withheld: what an auditor's replay of a
-/// decision shows (`app::audit::explain`), and what [`decide`] reduces to a
+/// decision shows (`app::explain`), and what [`decide`] reduces to a
 /// [`WithheldReason`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ground<'a> {
@@ -199,7 +199,6 @@ impl<'a> Ground<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldGround<'a> {
     pub field: &'a str,
-    pub category: &'a str,
     pub ground: Ground<'a>,
 }
 
@@ -214,16 +213,26 @@ pub enum Explanation<'a> {
     Fields(Vec<FieldGround<'a>>),
 }
 
-/// The shares that apply to a record of `record_type` held by `holder`, with their
-/// agreements, in the order the agreements are given.
-fn applicable<'a>(
+/// What the agreements say about a record of one type from one holder, before any field.
+enum Coverage<'a> {
+    /// The holder reading its own record.
+    Own,
+    /// No share covers the type for this recipient and purpose.
+    NotShared,
+    /// The shares that apply, with their agreements, in the order the agreements are given.
+    Shares(Vec<(&'a Agreement, &'a Share)>),
+}
+
+fn coverage<'a>(
     request: &AccessRequest<'a>,
     holder: &AgencyId,
     record_type: &RecordType,
-) -> Vec<(&'a Agreement, &'a Share)> {
-    let recipient = request.recipient;
-    let purpose = request.purpose;
-    request
+) -> Coverage<'a> {
+    if holder == request.recipient {
+        return Coverage::Own;
+    }
+    let (recipient, purpose) = (request.recipient, request.purpose);
+    let applicable: Vec<_> = request
         .agreements
         .iter()
         .flat_map(|agreement| agreement.shares.iter().map(move |share| (agreement, share)))
@@ -233,7 +242,12 @@ fn applicable<'a>(
                 && share.purposes.contains(&purpose)
                 && share.record_types.contains(&record_type.name)
         })
-        .collect()
+        .collect();
+    if applicable.is_empty() {
+        Coverage::NotShared
+    } else {
+        Coverage::Shares(applicable)
+    }
 }
 
 /// The rule for one category under the shares that apply: the first share that releases it
@@ -279,13 +293,11 @@ pub fn decide(
     holder: &AgencyId,
     record_type: &RecordType,
 ) -> TypeDecision {
-    if holder == request.recipient {
-        return TypeDecision::Whole;
-    }
-    let applicable = applicable(request, holder, record_type);
-    if applicable.is_empty() {
-        return TypeDecision::Omitted;
-    }
+    let applicable = match coverage(request, holder, record_type) {
+        Coverage::Own => return TypeDecision::Whole,
+        Coverage::NotShared => return TypeDecision::Omitted,
+        Coverage::Shares(applicable) => applicable,
+    };
     let mut released = BTreeSet::new();
     let mut withheld = BTreeMap::new();
     let mut releasing: BTreeSet<AgreementRef> = BTreeSet::new();
@@ -317,20 +329,17 @@ pub fn explain<'a>(
     holder: &AgencyId,
     record_type: &'a RecordType,
 ) -> Explanation<'a> {
-    if holder == request.recipient {
-        return Explanation::Whole;
-    }
-    let applicable = applicable(request, holder, record_type);
-    if applicable.is_empty() {
-        return Explanation::Omitted;
-    }
+    let applicable = match coverage(request, holder, record_type) {
+        Coverage::Own => return Explanation::Whole,
+        Coverage::NotShared => return Explanation::Omitted,
+        Coverage::Shares(applicable) => applicable,
+    };
     Explanation::Fields(
         record_type
             .fields
             .iter()
             .map(|(field, spec)| FieldGround {
                 field,
-                category: &spec.category,
                 ground: ground(request, &applicable, &spec.category),
             })
             .collect(),

@@ -26,8 +26,7 @@ use crate::{
         AuditLog,
     },
     config::Settings,
-    db::{record_types, records, Database},
-    domain::Timestamp,
+    db::{records, Database},
     error,
     identity::{self, IdentityService, RateLimits},
     metrics::Metrics,
@@ -81,13 +80,6 @@ impl Application {
             tokio::task::spawn_blocking(move || Gateway::load(&settings, database, audit_log))
                 .await??
         };
-        // Before the first request, so every decision is made under a stored catalogue and
-        // can be replayed with it (`app::audit::explain`).
-        let types = Arc::clone(&gateway.record_types);
-        database
-            .run(move |conn| record_types::register(conn, &types, Timestamp::now()))
-            .await
-            .context("policy.record_types: storing the record type definitions")?;
         let signer = Arc::clone(&gateway.signer);
 
         let metrics = Metrics::new()?;

@@ -1,8 +1,8 @@
 //! Decision replay for auditors: why was this field released to that agency? Takes one
 //! audit entry of a records read and runs the pure decision core (`policy::explain`) again
 //! on exactly what the entry names: the agreement versions applied, the consent version,
-//! purpose, break-glass, the records considered, and the record type definitions in force
-//! at the entry's time. Shows, per record and field, released or withheld and the rule
+//! purpose, break-glass, the records considered and the record type definitions (by
+//! digest). Shows, per record and field, released or withheld and the rule
 //! that decided it, and reports a mismatch when the replay would release or withhold
 //! anything other than what the entry says was.
 //!
@@ -33,7 +33,7 @@ use crate::{
         subject::SubjectId,
         AgencyId, Role, Timestamp,
     },
-    policy::{self, AccessRequest, Explanation, Ground},
+    policy::{self, AccessRequest, Explanation, Ground, Refusal},
 };
 
 /// What a replay found.
@@ -136,20 +136,31 @@ pub struct FieldReplay {
     pub required_level: Option<ConsentLevel>,
 }
 
-/// Replays the decision recorded at `index`.
+/// Replays the decision recorded at `index`. The replay shows the subject's consent terms,
+/// so the call's own entry names the subject and the consent version, as a consent history
+/// read does.
 pub async fn explain(gateway: &Gateway, call: &Call, index: LeafIndex) -> Result<Replay, AppError> {
     call.require_any(&[Role::IgAuditor])?;
     let keys = gateway.keys.clone();
-    gateway
+    let (replay, subject) = gateway
         .database
         .run(move |conn| {
             let stored =
                 store::entry_at(conn, index)?.ok_or(DbError::NotFound(Missing::AuditEntry))?;
             let entry = store::decode(&stored)?;
-            replay(conn, &keys, index, entry)
+            let subject = entry.subject_id.clone();
+            Ok((replay(conn, &keys, index, entry)?, subject))
         })
-        .await
-        .map_err(AppError::from)
+        .await?;
+    call.audit.annotate(|entry| {
+        entry.subject_id = subject;
+        entry.consent_version = replay
+            .inputs
+            .as_ref()
+            .and_then(|inputs| inputs.consent.version)
+            .map(i64::from);
+    });
+    Ok(replay)
 }
 
 /// The replay of `entry`, stored at `index`, from what is stored.
@@ -190,6 +201,18 @@ pub fn replay(
     };
     let replayed = release(&access, &stored.catalogue.record_types, &stored.records);
     replay.differences = differences(&entry, &stored, &replayed);
+    // Who asked and why are replayed too: a granted read the rules would have refused
+    // outright is a mismatch, whatever it released.
+    if let Err(refusal) = policy::admit_caller(&stored.roles, stored.purpose, entry.break_glass) {
+        let why = match refusal {
+            Refusal::Role => "only practitioners read records",
+            Refusal::Purpose => "records are not read for that purpose that way",
+            Refusal::NoAgreement => "no agreement shares anything for that purpose",
+        };
+        replay
+            .differences
+            .insert(0, format!("the replay refuses the read outright: {why}"));
+    }
     replay.records = entry
         .record_ids
         .iter()
@@ -263,10 +286,26 @@ impl Stored {
             .iter()
             .filter_map(|role| role.parse().ok())
             .collect();
-        let Some(catalogue) = record_types::in_force_at(conn, time)? else {
-            return Ok(Err(vec![
-                "no record type definitions were stored before the entry's time".to_owned(),
-            ]));
+        let catalogue = match entry.record_types_sha256.as_deref() {
+            None => {
+                missing.push(
+                    "the entry does not name the record type definitions it was decided by"
+                        .to_owned(),
+                );
+                None
+            }
+            Some(sha256) => match record_types::by_sha256(conn, sha256) {
+                Ok(Some(catalogue)) => Some(catalogue),
+                Ok(None) => {
+                    missing.push(format!("record type definitions {sha256} are not stored"));
+                    None
+                }
+                Err(DbError::Corrupt(problem)) => {
+                    missing.push(problem.to_string());
+                    None
+                }
+                Err(other) => return Err(other),
+            },
         };
         let history: Vec<ConsentVersion> = subjects::consent_versions(conn, &subject)?;
         let day = time.to_datetime().map(|t| t.date());
@@ -275,11 +314,14 @@ impl Stored {
             _ => None,
         };
         if consent.is_none() {
-            missing.push(format!(
-                "consent version {} is not stored",
-                entry.consent_version.unwrap_or_default()
-            ));
+            missing.push(match entry.consent_version {
+                Some(version) => format!("consent version {version} is not stored"),
+                None => "the entry's time is not a date".to_owned(),
+            });
         }
+        let Some(catalogue) = catalogue else {
+            return Ok(Err(missing));
+        };
         let agreements = named_agreements(
             conn,
             &catalogue.record_types,
@@ -291,19 +333,32 @@ impl Stored {
             .iter()
             .filter_map(|id| RecordId::parse(id).ok())
             .collect();
-        let mut by_id: BTreeMap<String, records::Record> = records::by_ids(conn, keys, &ids)?
-            .into_iter()
-            .map(|record| (record.id.to_string(), record))
-            .collect();
+        let mut by_id: BTreeMap<String, Result<records::Record, String>> =
+            records::by_ids(conn, keys, &ids)?
+                .into_iter()
+                .map(|opened| {
+                    let id = match &opened {
+                        Ok(record) => record.id.to_string(),
+                        Err(id) => id.clone(),
+                    };
+                    (id, opened)
+                })
+                .collect();
         let records: Vec<records::Record> = entry
             .record_ids
             .iter()
-            .filter_map(|id| {
-                let record = by_id.remove(id);
-                if record.is_none() {
-                    missing.push(format!("record {id} is not stored"));
+            .filter_map(|id| match by_id.remove(id) {
+                Some(Ok(record)) => Some(record),
+                Some(Err(_)) => {
+                    missing.push(format!(
+                        "record {id} does not open where it is stored: it was moved or altered"
+                    ));
+                    None
                 }
-                record
+                None => {
+                    missing.push(format!("record {id} is not stored"));
+                    None
+                }
             })
             .collect();
         match consent {

@@ -37,7 +37,7 @@ use crate::{
     audit::{checkpoint::CheckpointSigner, AuditLog, Change, CommitError, Recorder},
     config::Settings,
     crypto::Keyring,
-    db::{agreements::InForceMemo, Database},
+    db::{agreements::InForceMemo, record_types as record_type_catalogues, Database},
     domain::{record_type::RecordTypes, AgencyId, Principal, Role},
 };
 
@@ -47,6 +47,8 @@ pub struct Gateway {
     pub database: Database,
     pub keys: Arc<Keyring>,
     pub record_types: Arc<RecordTypes>,
+    /// Hex SHA-256 of `record_types` as stored: what a read's entry names.
+    pub record_types_sha256: String,
     pub audit_log: AuditLog,
     /// The checkpoint origin line (`audit.origin`).
     pub origin: String,
@@ -59,8 +61,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Loads what the use cases need beside the database and the trail: the checkpoint
-    /// key, the data keys and the record types. Blocking (it reads files): call it off the
-    /// executor. The gateway and the command line both build theirs here.
+    /// key, the data keys and the record types (stored if they are new). Blocking (it reads
+    /// files and writes): call it off the executor. The gateway and the command line both build theirs here.
     pub fn load(
         settings: &Settings,
         database: Database,
@@ -78,10 +80,16 @@ impl Gateway {
         let keys = data_keys(dir, in_use)?;
         let record_types =
             RecordTypes::load(&settings.policy.record_types).context("policy.record_types")?;
+        // Stored before any decision is made by them, so that every read can name them and
+        // be replayed with them (`app::explain`).
+        let record_types_sha256 = database
+            .run_blocking(|conn| record_type_catalogues::register(conn, &record_types))
+            .context("policy.record_types: storing the record type definitions")?;
         Ok(Self {
             database,
             keys: Arc::new(keys),
             record_types: Arc::new(record_types),
+            record_types_sha256,
             audit_log,
             origin: settings.audit.origin.clone(),
             signer: Arc::new(signer),

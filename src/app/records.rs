@@ -12,11 +12,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{
-    error::Rule,
-    input::{self, today},
-    AppError, Call, Gateway,
-};
+use super::{error::Rule, input, AppError, Call, Gateway};
 use crate::{
     audit::{Decision, LeafIndex, Receipt},
     crypto::Keyring,
@@ -306,10 +302,16 @@ pub async fn read(
     request: ReadRequest,
 ) -> Result<RecordsResponse, AppError> {
     let asked = ask(gateway, call, request)?;
-    let standing = load(gateway, &asked).await?;
+    // One instant for the consent and agreements applied and the entry's time, so that a
+    // replay of the entry decides by exactly what stood then.
+    let now = OffsetDateTime::now_utc();
+    call.audit.decide_at(Timestamp::from(now));
+    let standing = load(gateway, &asked, now).await?;
     let consent = standing.consent;
-    call.audit
-        .annotate(|entry| entry.consent_version = consent.version.map(i64::from));
+    call.audit.annotate(|entry| {
+        entry.consent_version = consent.version.map(i64::from);
+        entry.record_types_sha256 = Some(gateway.record_types_sha256.clone());
+    });
     let access = AccessRequest {
         recipient: &asked.principal.agency,
         roles: &asked.principal.roles,
@@ -453,7 +455,11 @@ struct Standing {
     next: Option<RecordCursor>,
 }
 
-async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError> {
+async fn load(
+    gateway: &Gateway,
+    asked: &Asked<'_>,
+    now: OffsetDateTime,
+) -> Result<Standing, AppError> {
     let (keys, types, memo, subject, filter, limit) = (
         gateway.keys.clone(),
         gateway.record_types.clone(),
@@ -475,8 +481,8 @@ async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError
                 return Ok(None);
             }
             let consents = subjects::consent_versions(conn, &subject)?;
-            let in_force = memo.in_force(conn, &types, today())?;
-            let consent = effective_at(&consents, OffsetDateTime::now_utc());
+            let in_force = memo.in_force(conn, &types, now.date())?;
+            let consent = effective_at(&consents, now);
             let access = AccessRequest {
                 recipient: &recipient,
                 roles: &roles,

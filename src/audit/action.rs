@@ -72,7 +72,7 @@ actions! {
     AuditAlerts => "audit.alerts", discloses: false, fhir: Read;
     AuditAlertReview => "audit.alert_review", discloses: false, fhir: Create;
     AuditActivity => "audit.activity", discloses: false, fhir: Read;
-    AuditExplain => "audit.explain", discloses: false, fhir: Read;
+    AuditExplain => "audit.explain", discloses: true, fhir: Read;
     SubjectEnrol => "subject.enrol", discloses: false, fhir: Create;
     SubjectLookup => "subject.lookup", discloses: true, fhir: Read;
     SubjectDischarge => "subject.discharge", discloses: false, fhir: Update;
@@ -151,7 +151,12 @@ mod tests {
             .collect();
         assert_eq!(
             disclosing,
-            ["subject.lookup", "consent.history", "records.read"]
+            [
+                "audit.explain",
+                "subject.lookup",
+                "consent.history",
+                "records.read"
+            ]
         );
         for action in Action::ALL.iter().filter(|a| a.discloses()) {
             assert_eq!(action.fhir(), FhirAction::Read, "{action}");

@@ -57,6 +57,9 @@ pub struct PendingEntry {
     /// `"<agreement id>@<version>"` for each agreement applied.
     pub agreements: Vec<String>,
     pub consent_version: Option<i64>,
+    /// For a records read, the hex SHA-256 of the record type definitions it decided by
+    /// (`record_type_catalogues`), so that a replay uses exactly those.
+    pub record_types_sha256: Option<String>,
     /// For an entry that stands for several refused requests (see `audit::refusals`),
     /// how many.
     pub refusals: Option<u64>,
@@ -88,6 +91,7 @@ impl PendingEntry {
             record_ids: Vec::new(),
             agreements: Vec::new(),
             consent_version: None,
+            record_types_sha256: None,
             refusals: None,
             released: Vec::new(),
             withheld: Vec::new(),
@@ -114,6 +118,7 @@ impl PendingEntry {
             record_ids: self.record_ids,
             agreements: self.agreements,
             consent_version: self.consent_version,
+            record_types_sha256: self.record_types_sha256,
             refusals: self.refusals,
             released: self.released,
             withheld: self.withheld,
@@ -147,6 +152,11 @@ pub struct AuditEntry {
     pub purpose: Option<String>,
     pub reason: String,
     pub record_ids: Vec<String>,
+    /// For a records read, the hex SHA-256 of the record type definitions it decided by:
+    /// absent from every other entry (so entries written before it existed keep their
+    /// hashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_types_sha256: Option<String>,
     /// How many refused requests this entry stands for, when more than one: absent from
     /// every other entry (so entries written before it existed keep their hashes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,9 +387,28 @@ mod tests {
     }
 
     #[test]
+    fn only_a_records_read_names_the_record_type_definitions() {
+        let plain = String::from_utf8(sample().leaf_data().unwrap()).unwrap();
+        assert!(!plain.contains("record_types_sha256"), "{plain}");
+        let mut read = sample();
+        read.record_types_sha256 = Some("ab".repeat(32));
+        let data = read.leaf_data().unwrap();
+        let text = std::str::from_utf8(&data).unwrap();
+        assert!(
+            text.contains(&format!(
+                r#""record_ids":[],"record_types_sha256":"{}","released":"#,
+                "ab".repeat(32)
+            )),
+            "{text}"
+        );
+        assert_eq!(AuditEntry::from_leaf_data(&data).unwrap(), read);
+    }
+
+    #[test]
     fn members_are_declared_in_canonical_order() {
         let mut entry = sample();
         entry.refusals = Some(2);
+        entry.record_types_sha256 = Some("00".repeat(32));
         let value = serde_json::to_value(&entry).unwrap();
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
         let text = String::from_utf8(entry.leaf_data().unwrap()).unwrap();
@@ -394,7 +423,7 @@ mod tests {
         };
         assert_eq!(positions, sorted, "members out of order in {text}");
         positions.dedup();
-        assert_eq!(positions.len(), 21);
+        assert_eq!(positions.len(), 22);
     }
 
     proptest! {
@@ -405,9 +434,11 @@ mod tests {
             released in proptest::collection::vec(any::<String>(), 0..4),
             version in proptest::option::of(-(1i64 << 53)..(1i64 << 53)),
             refusals in proptest::option::of(2u64..1_000_000),
+            record_types in proptest::option::of("[0-9a-f]{64}"),
         ) {
             let mut entry = sample();
             entry.refusals = refusals;
+            entry.record_types_sha256 = record_types;
             entry.reason = reason;
             entry.justification = justification;
             entry.released = released;

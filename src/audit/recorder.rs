@@ -8,12 +8,14 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{Action, AuditError, AuditLog, Change, CommitError, Decision, PendingEntry, Receipt};
-use crate::domain::Principal;
+use crate::domain::{Principal, Timestamp};
 
 #[derive(Debug)]
 struct State {
     entry: PendingEntry,
     receipt: Option<Receipt>,
+    /// The instant the use case decided at, when it named one: the entry's time.
+    decided_at: Option<Timestamp>,
 }
 
 /// Cheap to clone; every clone is the same entry.
@@ -32,6 +34,7 @@ impl Recorder {
             state: Arc::new(Mutex::new(State {
                 entry: PendingEntry::new(request_id, action, Decision::Granted, "ok"),
                 receipt: None,
+                decided_at: None,
             })),
         }
     }
@@ -54,6 +57,13 @@ impl Recorder {
             entry.agency_id = Some(principal.agency.to_string());
             entry.roles = principal.roles.iter().map(|r| r.to_string()).collect();
         });
+    }
+
+    /// Names the instant the use case decides at, which becomes the entry's time (instead
+    /// of the moment it is recorded): a replay of the decision then applies what stood on
+    /// the same day, even for a call that straddles midnight.
+    pub fn decide_at(&self, at: Timestamp) {
+        self.state().decided_at = Some(at);
     }
 
     /// Adds ids to the entry: never values.
@@ -88,7 +98,7 @@ impl Recorder {
             state.entry.decision = decision;
             reason.clone_into(&mut state.entry.reason);
             state.entry.response_sha256 = response_sha256;
-            state.entry.time_micros = crate::domain::Timestamp::now().micros();
+            state.entry.time_micros = state.decided_at.unwrap_or_else(Timestamp::now).micros();
             state.entry.clone()
         };
         let receipt = self.log.append(entry).await?;
@@ -107,7 +117,7 @@ impl Recorder {
                 // to its entry any more.
                 return Err(AuditError::Failed.into());
             }
-            state.entry.time_micros = crate::domain::Timestamp::now().micros();
+            state.entry.time_micros = state.decided_at.unwrap_or_else(Timestamp::now).micros();
             state.entry.clone()
         };
         let receipt = self.log.commit(entry, Some(change)).await;

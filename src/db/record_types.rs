@@ -1,6 +1,6 @@
-//! Queries on `record_type_catalogues`: every set of record type definitions the gateway has
-//! served under, so that a past decision is replayed with the types in force when it was
-//! made, whatever `record-types.toml` says today.
+//! Queries on `record_type_catalogues`: every set of record type definitions a gateway has
+//! decided by, kept by digest, so that a past read is replayed with exactly the definitions
+//! its entry names (`record_types_sha256`), whatever `record-types.toml` says today.
 
 use diesel::prelude::*;
 use ring::digest::{digest, SHA256};
@@ -13,74 +13,72 @@ use crate::domain::{record_type::RecordTypes, InvalidValue, Timestamp};
 pub struct Catalogue {
     pub version: i32,
     pub record_types: RecordTypes,
-    /// Hex SHA-256 of the stored definition: equal digests, equal definitions.
     pub sha256: String,
+    /// When it was first stored.
     pub registered_at: Timestamp,
 }
 
-/// Stores `types` as the catalogue in force from `now`, unless the newest stored version
-/// defines exactly the same; returns the version in force. A gateway calls this before it
-/// serves, so every entry it writes is later than the version it decides by.
-pub fn register(
-    conn: &mut DbConnection,
-    types: &RecordTypes,
-    now: Timestamp,
-) -> Result<i32, DbError> {
-    let definition = types
-        .definition()
-        .map_err(|e| DbError::Corrupt(InvalidValue::new("record_types", e.0)))?;
+fn invalid(message: String) -> DbError {
+    DbError::Corrupt(InvalidValue::new("record_types", message))
+}
+
+/// Stores `types` unless a version with the same definitions is stored already, and
+/// returns the hex SHA-256 of their definition: what a read's entry names.
+pub fn register(conn: &mut DbConnection, types: &RecordTypes) -> Result<String, DbError> {
+    let definition = types.definition().map_err(|e| invalid(e.0))?;
     let sha256 = hex::encode(digest(&SHA256, definition.as_bytes()));
     exclusive(conn, LockKey::RecordTypes, |conn| {
-        let newest: Option<(i32, String)> = record_type_catalogues::table
-            .order(record_type_catalogues::version.desc())
-            .select((
-                record_type_catalogues::version,
-                record_type_catalogues::sha256,
-            ))
-            .first(conn)
-            .optional()?;
-        if let Some((version, stored)) = &newest {
-            if *stored == sha256 {
-                return Ok(*version);
-            }
+        let stored: i64 = record_type_catalogues::table
+            .filter(record_type_catalogues::sha256.eq(&sha256))
+            .count()
+            .get_result(conn)?;
+        if stored == 0 {
+            let newest: Option<i32> = record_type_catalogues::table
+                .select(diesel::dsl::max(record_type_catalogues::version))
+                .first(conn)?;
+            diesel::insert_into(record_type_catalogues::table)
+                .values((
+                    record_type_catalogues::version.eq(newest.unwrap_or_default() + 1),
+                    record_type_catalogues::definition.eq(&definition),
+                    record_type_catalogues::sha256.eq(&sha256),
+                    record_type_catalogues::registered_at.eq(Timestamp::now().micros()),
+                ))
+                .execute(conn)?;
         }
-        let version = newest.map_or(1, |(version, _)| version + 1);
-        diesel::insert_into(record_type_catalogues::table)
-            .values((
-                record_type_catalogues::version.eq(version),
-                record_type_catalogues::definition.eq(&definition),
-                record_type_catalogues::sha256.eq(&sha256),
-                record_type_catalogues::registered_at.eq(now.micros()),
-            ))
-            .execute(conn)?;
-        Ok(version)
+        Ok(sha256)
     })
 }
 
-/// The catalogue in force at `at`: the newest registered at or before it. `None` before the
-/// first was registered (an entry written before this table existed).
-pub fn in_force_at(conn: &mut DbConnection, at: Timestamp) -> Result<Option<Catalogue>, DbError> {
-    let row: Option<(i32, String, String, i64)> = record_type_catalogues::table
-        .filter(record_type_catalogues::registered_at.le(at.micros()))
-        .order(record_type_catalogues::version.desc())
+/// The definitions whose digest is `sha256`, if stored. The stored text is digested again:
+/// a definition altered in storage is refused, not replayed as if it had been decided by.
+pub fn by_sha256(conn: &mut DbConnection, sha256: &str) -> Result<Option<Catalogue>, DbError> {
+    let row: Option<(i32, String, i64)> = record_type_catalogues::table
+        .filter(record_type_catalogues::sha256.eq(sha256))
+        .order(record_type_catalogues::version)
         .select((
             record_type_catalogues::version,
             record_type_catalogues::definition,
-            record_type_catalogues::sha256,
             record_type_catalogues::registered_at,
         ))
         .first(conn)
         .optional()?;
-    let Some((version, definition, sha256, registered_at)) = row else {
+    let Some((version, definition, registered_at)) = row else {
         return Ok(None);
     };
-    let record_types =
-        RecordTypes::from_definition(&definition, &format!("record type catalogue {version}"))
-            .map_err(|e| DbError::Corrupt(InvalidValue::new("record_types", e.0)))?;
+    if hex::encode(digest(&SHA256, definition.as_bytes())) != sha256 {
+        return Err(invalid(format!(
+            "record type definitions version {version} do not match their digest"
+        )));
+    }
+    let record_types = RecordTypes::from_definition(
+        &definition,
+        &format!("record type definitions version {version}"),
+    )
+    .map_err(|e| invalid(e.0))?;
     Ok(Some(Catalogue {
         version,
         record_types,
-        sha256,
+        sha256: sha256.to_owned(),
         registered_at: Timestamp::from_micros(registered_at),
     }))
 }

@@ -292,14 +292,14 @@ fn matching<'a>(
     query
 }
 
-/// The records with these ids that are stored, opened, in no particular order: what an
-/// auditor's replay of a read considers again. Fails as [`DbError::Corrupt`] if a record
-/// does not open where it now stands.
+/// The records with these ids that are stored, in no particular order: what an auditor's
+/// replay of a read considers again. Each is opened, or, if it does not open where it now
+/// stands (moved or altered), given as its id alone: the replay says so rather than fail.
 pub fn by_ids(
     conn: &mut DbConnection,
     keys: &Keyring,
     ids: &[RecordId],
-) -> Result<Vec<Record>, DbError> {
+) -> Result<Vec<Result<Record, String>>, DbError> {
     let mut found = Vec::with_capacity(ids.len());
     // A read considers at most `MAX_CONSIDERED` records; chunks keep any list within the
     // backends' limits on bound parameters.
@@ -309,7 +309,8 @@ pub fn by_ids(
             .select(RecordRow::as_select())
             .load(conn)?;
         for row in rows {
-            found.push(open(keys, row)?);
+            let id = row.id.clone();
+            found.push(open(keys, row).map_err(|_| id));
         }
     }
     Ok(found)

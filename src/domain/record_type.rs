@@ -255,12 +255,8 @@ impl RecordTypes {
     /// same text, so a stored catalogue version changes only when a definition does.
     pub fn definition(&self) -> Result<String, RecordTypeError> {
         let raw = RawFile {
-            categories: self
-                .categories
-                .iter()
-                .filter(|c| !KNOWN_CATEGORIES.contains(&c.as_str()))
-                .cloned()
-                .collect(),
+            // The built-in categories too: the stored text alone says what was known.
+            categories: self.categories.iter().cloned().collect(),
             types: self
                 .types
                 .iter()

@@ -99,6 +99,7 @@ route_table! {
     "/console/subjects/{subject_id}/access-report" { GET => console::audit::access_report, SubjectAccessReport; }
     "/console/audit" { GET => console::audit::search, AuditSearch; }
     "/console/audit/entries/{leaf_index}" { GET => console::audit::entry, AuditEntry; }
+    "/console/audit/entries/{leaf_index}/explain" { GET => console::audit::explain, AuditExplain; }
     "/console/audit/alerts" { GET => console::audit::alerts, AuditAlerts; }
     "/console/audit/alerts/{leaf_index}/review" { POST => console::audit::review, AuditAlertReview; }
     "/console/audit/checkpoint" { GET => console::audit::checkpoint, AuditCheckpoint; }

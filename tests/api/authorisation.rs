@@ -173,6 +173,11 @@ const MATRIX: &[Row] = &[
     ),
     row("GET", "/console/audit", &[IgAuditor]),
     row("GET", "/console/audit/entries/{leaf_index}", &[IgAuditor]),
+    row(
+        "GET",
+        "/console/audit/entries/{leaf_index}/explain",
+        &[IgAuditor],
+    ),
     row("GET", "/console/audit/alerts", &[IgAuditor]),
     row(
         "POST",

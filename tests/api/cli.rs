@@ -519,7 +519,35 @@ fn a_witness_makes_its_key_once_and_checks_clean() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // A state directory no witness has run in is not taken for a clean one.
     let check = witness(&["check"]);
+    assert!(!check.status.success());
+    assert!(
+        stderr(&check).contains("holds no witness state"),
+        "{}",
+        stderr(&check)
+    );
+
+    let mut running = Command::new(env!("CARGO_BIN_EXE_concordat"))
+        .current_dir(dir.path())
+        .args(["witness", "--config", "witness.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !dir.path().join("state/evidence").is_dir() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the witness did not start"
+        );
+        std::thread::yield_now();
+    }
+    // Beside the running witness, which holds the state directory's lock.
+    let check = witness(&["check"]);
+    let _ = running.kill();
+    let _ = running.wait();
     assert!(check.status.success(), "{}", stderr(&check));
     assert!(stdout(&check).contains("no evidence of misbehaviour"));
+    assert_eq!(stdout(&witness(&["key"])), vkey);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use concordat::{
     config::DatabaseUrl,
     db::record_types,
-    domain::{record_type::RecordTypes, Role, Timestamp},
+    domain::{record_type::RecordTypes, Role},
     startup::Application,
 };
 use diesel::connection::SimpleConnection;
@@ -254,13 +254,14 @@ async fn a_tampered_released_list_is_reported_as_a_mismatch() {
 }
 
 #[tokio::test]
-async fn a_change_to_the_record_types_does_not_change_the_replay_of_a_past_read() {
+async fn each_read_is_replayed_with_the_record_types_it_was_decided_by() {
     let scene = scene().await;
     scene.consent("crisis", &[]).await;
     let before = police_read(&scene, |path| scene.app.url(path)).await;
 
     // The record types are changed (the diagnosis recategorised as crisis plan, which the
-    // police receive at crisis consent) and an instance starts with them.
+    // police receive at crisis consent) and a second instance starts with them, while the
+    // first still runs with the old ones.
     let app = &scene.app;
     let changed = app.dir.path().join("record-types.toml");
     let shipped = std::fs::read_to_string("config/record-types.toml").unwrap();
@@ -275,40 +276,101 @@ async fn a_change_to_the_record_types_does_not_change_the_replay_of_a_past_read(
     let instance = Application::build(&settings).await.unwrap();
     let port = instance.port();
     tokio::spawn(instance.run_until_stopped());
-    let after = police_read(&scene, |path| app.url_on(port, path)).await;
+    let on_new = police_read(&scene, |path| app.url_on(port, path)).await;
+    let on_old = police_read(&scene, |path| app.url(path)).await;
     let auditor = auditor(app).await;
 
-    let past = explain(app, &auditor, before).await;
-    assert_eq!(past["outcome"], "match", "{past:#}");
-    assert_eq!(past["inputs"]["record_types"]["version"], 1);
-    assert_eq!(
-        fields_of(&past, "health.crisis_plan")["diagnosis"],
-        "withheld consent_level at full"
-    );
-    let now = explain(app, &auditor, after).await;
-    assert_eq!(now["outcome"], "match", "{now:#}");
-    assert_eq!(now["inputs"]["record_types"]["version"], 2);
-    assert_eq!(
-        fields_of(&now, "health.crisis_plan")["diagnosis"],
-        "released agreement_share by isa-iow-recovery@1 at crisis"
-    );
-    // Registering the same definitions again stores no new version.
-    let versions = app
+    for (leaf, version, diagnosis) in [
+        (before, 1, "withheld consent_level at full"),
+        (on_old, 1, "withheld consent_level at full"),
+        (
+            on_new,
+            2,
+            "released agreement_share by isa-iow-recovery@1 at crisis",
+        ),
+    ] {
+        let replay = explain(app, &auditor, leaf).await;
+        assert_eq!(replay["outcome"], "match", "{replay:#}");
+        assert_eq!(replay["inputs"]["record_types"]["version"], version);
+        assert_eq!(
+            fields_of(&replay, "health.crisis_plan")["diagnosis"],
+            diagnosis
+        );
+    }
+    // The same definitions again store no new version.
+    let (sha256, stored) = app
         .database
         .run(move |conn| {
             let types = RecordTypes::load(&settings.policy.record_types).unwrap();
-            let again = record_types::register(conn, &types, Timestamp::now())?;
+            let sha256 = record_types::register(conn, &types)?;
             let stored = {
                 use diesel::prelude::*;
                 concordat::db::schema::record_type_catalogues::table
                     .count()
                     .get_result::<i64>(conn)?
             };
-            Ok((again, stored))
+            Ok((sha256, stored))
         })
         .await
         .unwrap();
-    assert_eq!(versions, (2, 2));
+    assert_eq!(stored, 2);
+    assert_eq!(
+        explain(app, &auditor, on_new).await["inputs"]["record_types"]["sha256"],
+        sha256.as_str()
+    );
+}
+
+/// What a replay needs, altered in storage: the replay says what it cannot trust, rather
+/// than fail or match.
+#[tokio::test]
+async fn a_read_whose_record_or_record_types_were_altered_is_not_replayable() {
+    let scene = scene().await;
+    scene.consent("crisis", &[]).await;
+    let leaf = police_read(&scene, |path| scene.app.url(path)).await;
+    let auditor = auditor(&scene.app).await;
+    let app = &scene.app;
+    app.altered_behind_the_gateway
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let postgres = matches!(app.owner_url, DatabaseUrl::Postgres(_));
+    let alter = |table: &'static str, set: &'static str| {
+        let (disable, enable) = if postgres {
+            (
+                format!("ALTER TABLE {table} DISABLE TRIGGER {table}_append_only;"),
+                format!("ALTER TABLE {table} ENABLE TRIGGER {table}_append_only;"),
+            )
+        } else {
+            (format!("DROP TRIGGER {table}_no_update;"), String::new())
+        };
+        format!("{disable} UPDATE {table} SET {set}; {enable}")
+    };
+
+    // The crisis plan relabelled as the police's own.
+    let sql = alter(
+        "records",
+        "holder = 'hampshire-police' WHERE record_type = 'health.crisis_plan'",
+    );
+    app.database
+        .run(move |conn| Ok(conn.batch_execute(&sql)?))
+        .await
+        .unwrap();
+    let replay = explain(app, &auditor, leaf).await;
+    assert_eq!(replay["outcome"], "not_replayable", "{replay:#}");
+    let said = replay["differences"].to_string();
+    assert!(said.contains("does not open where it is stored"), "{said}");
+
+    // The stored definitions rewritten to release the diagnosis.
+    let sql = alter(
+        "record_type_catalogues",
+        "definition = replace(definition, '\"diagnosis\":{\"type\":\"string\",\"category\":\"clinical\"', '\"diagnosis\":{\"type\":\"string\",\"category\":\"crisis_plan\"')",
+    );
+    app.database
+        .run(move |conn| Ok(conn.batch_execute(&sql)?))
+        .await
+        .unwrap();
+    let replay = explain(app, &auditor, leaf).await;
+    assert_eq!(replay["outcome"], "not_replayable", "{replay:#}");
+    let said = replay["differences"].to_string();
+    assert!(said.contains("do not match their digest"), "{said}");
 }
 
 #[tokio::test]

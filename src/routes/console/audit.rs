@@ -21,7 +21,7 @@ use crate::{
         reports::{self, ReportQuery},
         Call,
     },
-    audit::{Action, AuditEntry, LeafIndex},
+    audit::{Action, AuditEntry, Decision, LeafIndex},
     charts,
     error::ApiError,
 };
@@ -208,10 +208,10 @@ pub async fn entry(
     call: Call,
     index: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
-    let index = LeafIndex(index.into_inner());
-    let checked = audit::checked_entry(&gateway, &call, index).await?;
-    let replay = explain::explain(&gateway, &call, index).await?;
+    let checked = audit::checked_entry(&gateway, &call, LeafIndex(index.into_inner())).await?;
     let entry = &checked.entry;
+    let replayable =
+        entry.action == Action::RecordsRead.name() && entry.decision == Decision::Granted;
     let list = |items: &[String]| {
         if items.is_empty() {
             "—".to_owned()
@@ -252,20 +252,35 @@ pub async fn entry(
                 dt { "Response SHA-256" } dd { code { (entry.response_sha256.as_deref().unwrap_or("—")) } }
                 dt { "Leaf hash" } dd { code { (checked.leaf_hash) } }
             }
-            (replay_section(&replay))
+            @if replayable {
+                p { a href=(format!("/console/audit/entries/{}/explain", entry.leaf_index)) { "Replay this decision: why each field was released or withheld" } }
+            }
         },
     )))
 }
 
-/// The decision replayed, for a records read: does it match what the entry says, and why
-/// each field was released or withheld, in words.
+/// A records read's decision, made again with what its entry names.
+pub async fn explain(
+    gateway: Services,
+    call: Call,
+    index: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let replay = explain::explain(&gateway, &call, LeafIndex(index.into_inner())).await?;
+    Ok(ok(page(
+        &Viewer::of(&call),
+        &format!(
+            "Why each field was released or withheld: entry #{}",
+            replay.leaf_index.0
+        ),
+        replay_section(&replay),
+    )))
+}
+
+/// The decision replayed: does it match what the entry says, and why each field was
+/// released or withheld, in words.
 fn replay_section(replay: &Replay) -> Markup {
-    if replay.outcome == ReplayOutcome::NotARelease {
-        return html! {};
-    }
     html! {
-        section aria-labelledby="replay" {
-            h2 id="replay" { "Why each field was released or withheld" }
+            p { a href=(format!("/console/audit/entries/{}", replay.leaf_index.0)) { "Back to entry #" (replay.leaf_index.0) } }
             @match replay.outcome {
                 ReplayOutcome::Match => p class="notice" {
                     "Replayed: the rules, applied again to the agreements, consent and record types named below, release and withhold exactly what this entry records." }
@@ -273,10 +288,12 @@ fn replay_section(replay: &Replay) -> Markup {
                     p { "MISMATCH: applied again, the rules do not give what this entry records. Report this at once." }
                     ul { @for difference in &replay.differences { li { (difference) } } }
                 }
-                _ => div class="warning" role="alert" {
-                    p { "This decision cannot be replayed: something it was made with is not stored." }
+                ReplayOutcome::NotReplayable => div class="warning" role="alert" {
+                    p { "This decision cannot be replayed: something it was made with is not stored as it was. Treat it like a mismatch." }
                     ul { @for difference in &replay.differences { li { (difference) } } }
                 }
+                ReplayOutcome::NotARelease => p class="notice" {
+                    "This entry is not a granted read of records: nothing was released, so there is no decision to replay." }
             }
             @if let Some(inputs) = &replay.inputs {
                 dl class="facts" {
@@ -316,7 +333,6 @@ fn replay_section(replay: &Replay) -> Markup {
                     }
                 }
             }
-        }
     }
 }
 

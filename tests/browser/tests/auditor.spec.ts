@@ -68,15 +68,17 @@ test('the audit trail filtered by action shows only those entries, each verified
   await snap(page, 'auditor-02-audit-entry-verified');
 
   // The read's decision, made again with what the entry names, field by field.
-  const replay = page.getByRole('region', { name: 'Why each field was released or withheld' });
-  await expect(replay).toContainText('Replayed: the rules, applied again');
-  await expect(replay.locator('dl.facts')).toContainText('care_coordination');
-  const fields = replay.getByRole('table').first().locator('tbody tr');
+  await page.getByRole('link', { name: 'Replay this decision: why each field was released or withheld' }).click();
+  await expect(
+    page.getByRole('heading', { level: 1, name: `Why each field was released or withheld: entry #${index}` }),
+  ).toBeVisible();
+  await expect(page.locator('main')).toContainText('Replayed: the rules, applied again');
+  await expect(page.locator('dl.facts')).toContainText('care_coordination');
+  const fields = page.getByRole('table').first().locator('tbody tr');
   await expect(fields.first()).toBeVisible();
   for (const outcome of await fields.locator('td:nth-child(3)').allInnerTexts()) {
     expect(outcome).toMatch(/^(released|withheld)$/);
   }
-  await replay.scrollIntoViewIfNeeded();
   await snap(page, 'auditor-02b-audit-entry-replayed');
 });
 

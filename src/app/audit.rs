@@ -688,7 +688,7 @@ impl ReviewOutcome {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, AppError> {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
         [Self::Justified, Self::Unjustified]
             .into_iter()
             .find(|outcome| outcome.as_str() == raw)

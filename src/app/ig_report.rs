@@ -34,7 +34,7 @@ use crate::{
     },
     domain::{
         agreement::{Agreement, AgreementHistory, Known},
-        consent::{effective_at, ConsentKind, ConsentVersion},
+        consent::{expires_on, ConsentVersion},
         purpose::Purpose,
         Role, Timestamp,
     },
@@ -129,12 +129,13 @@ pub struct IgReport {
 /// Records disclosed (granted `records.read`), by the agreement version that allowed them.
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct Disclosures {
-    /// Disclosures in the period; one naming two agreements counts once here and under each.
+    /// Reads in the period that released at least one field; one under two agreements
+    /// counts once here and under each.
     pub total: u64,
     /// Distinct people they were about.
     pub subjects: u64,
     pub by_agreement: Vec<AgreementDisclosures>,
-    /// An agency reading records it holds itself: no agreement, no sharing.
+    /// Reads to which no agreement applied: an agency reading only records it holds itself.
     pub own_records: DisclosureCount,
 }
 
@@ -343,6 +344,11 @@ impl Tally {
         }
         if action == Some(Action::RecordsRead) && decision == Some(Decision::Granted) {
             let entry = store::decode(row)?;
+            // A read that released no field (every record withheld or left out) disclosed
+            // nothing.
+            if entry.released.is_empty() {
+                return Ok(());
+            }
             let subject = row.subject_id.as_ref();
             self.disclosures += 1;
             self.subjects.extend(subject.cloned());
@@ -485,10 +491,10 @@ fn review(verdict: Option<&Verdict>) -> Result<Review, AppError> {
     let Some(verdict) = verdict else {
         return Ok(Review::Unreviewed);
     };
-    match verdict.outcome.as_str() {
-        outcome if outcome == ReviewOutcome::Justified.as_str() => Ok(Review::Justified),
-        outcome if outcome == ReviewOutcome::Unjustified.as_str() => Ok(Review::Unjustified),
-        _ => Err(AppError::internal(anyhow::anyhow!(
+    match ReviewOutcome::parse(&verdict.outcome) {
+        Ok(ReviewOutcome::Justified) => Ok(Review::Justified),
+        Ok(ReviewOutcome::Unjustified) => Ok(Review::Unjustified),
+        Err(_) => Err(AppError::internal(anyhow::anyhow!(
             "a stored alert review has an outcome the gateway does not write"
         ))),
     }
@@ -547,14 +553,7 @@ pub fn expiring_consents(
     let mut subjects: Vec<ExpiringConsent> = consents
         .iter()
         .filter_map(|(subject, history)| {
-            let version = effective_at(history, now).version?;
-            let expires_on = history
-                .iter()
-                .find(|v| v.version == version)
-                .and_then(|v| match v.kind {
-                    ConsentKind::Given { expires_on, .. } => expires_on,
-                    ConsentKind::Withdrawn { .. } => None,
-                })?;
+            let expires_on = expires_on(history, now)?;
             let days_left = (expires_on - today).whole_days();
             (0..=CONSENT_EXPIRY_DAYS)
                 .contains(&days_left)
@@ -719,7 +718,7 @@ mod tests {
         },
         domain::{
             agreement::{AgreementDocument, VersionRecord},
-            consent::ConsentLevel,
+            consent::{ConsentKind, ConsentLevel},
         },
     };
 
@@ -756,6 +755,7 @@ mod tests {
         pending.agency_id = Some("hampshire-police".into());
         pending.subject_id = Some(subject.into());
         pending.agreements = agreements.iter().map(|a| (*a).to_owned()).collect();
+        pending.released = vec!["health.crisis_plan.triggers:crisis_plan".to_owned()];
         stored(index, pending)
     }
 
@@ -811,6 +811,14 @@ mod tests {
                 let mut lookup = entry(5, Action::SubjectLookup, Decision::Granted, "ok");
                 lookup.subject_id = Some("subj_d".into());
                 lookup
+            }),
+            // A read that released nothing (every field withheld) disclosed nothing.
+            stored(6, {
+                let mut nothing = entry(6, Action::RecordsRead, Decision::Granted, "ok");
+                nothing.subject_id = Some("subj_e".into());
+                nothing.agreements = vec!["isa-iow-recovery@1".into()];
+                nothing.withheld = vec!["health.crisis_plan.diagnosis:clinical".into()];
+                nothing
             }),
         ];
         let report = tally(&rows).disclosures(&[example_history()]);

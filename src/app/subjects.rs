@@ -17,7 +17,7 @@ use crate::{
         Conflict, DbError,
     },
     domain::{
-        consent::{effective_at, review_due, ConsentKind, ConsentLevel, EffectiveConsent},
+        consent::{effective_at, expires_on, review_due, EffectiveConsent},
         subject::{check_discharge, Enrolment, NhsNumber, PersonName, PncId, SubjectId},
         Role,
     },
@@ -229,19 +229,9 @@ pub async fn caseload(gateway: &Gateway, call: &Call) -> Result<Vec<CaseloadEntr
         .into_iter()
         .map(|subject| {
             let consent = effective_at(&subject.consents, now);
-            let expires_on = consent.version.and_then(|version| {
-                subject
-                    .consents
-                    .iter()
-                    .find(|v| v.version == version)
-                    .and_then(|v| match v.kind {
-                        ConsentKind::Given { expires_on, .. } => expires_on,
-                        ConsentKind::Withdrawn { .. } => None,
-                    })
-            });
             CaseloadEntry {
                 review_due: review_due(&subject.consents, now),
-                expires_on: expires_on.filter(|_| consent.level != ConsentLevel::None),
+                expires_on: expires_on(&subject.consents, now),
                 consent,
                 subject,
             }

@@ -57,17 +57,24 @@ pub async fn run(
         format,
         out: path,
     } = command;
-    // A file that cannot be written fails the command before anything is read or audited.
-    let file = path
+    // A file that cannot be written fails the command before anything is read or audited;
+    // the report goes to `<FILE>.partial` and replaces `FILE` only once it is complete, so a
+    // refused or failed run leaves an earlier report as it was.
+    let partial = path.as_ref().map(|path| {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        std::path::PathBuf::from(partial)
+    });
+    let file = partial
         .as_ref()
-        .map(|path| {
-            std::fs::File::create(path)
+        .map(|partial| {
+            std::fs::File::create(partial)
                 .map(std::io::BufWriter::new)
-                .with_context(|| format!("--out: cannot create {}", path.display()))
+                .with_context(|| format!("--out: cannot create {}", partial.display()))
         })
         .transpose()?;
     let query = IgQuery { from, to };
-    let text = super::audited_with_gateway(settings, Action::ReportIg, async |gateway, call| {
+    let audited = super::audited_with_gateway(settings, Action::ReportIg, async |gateway, call| {
         let report = ig_report::report(gateway, call, query).await?;
         let text = render(&report, format).map_err(AppError::internal)?;
         // The entry carries the digest of exactly what is printed, durable before it is.
@@ -77,14 +84,26 @@ pub async fn run(
             .await?;
         Ok(text)
     })
-    .await
-    .map_err(super::flag_error)?;
-    if let (Some(mut file), Some(path)) = (file, path) {
-        file.write_all(&text)?;
-        file.flush()?;
-        eprintln!("IG report written to {}", path.display());
-    } else {
-        out.write_all(&text)?;
+    .await;
+    let text = match audited {
+        Ok(text) => text,
+        Err(error) => {
+            if let Some(partial) = &partial {
+                let _ = std::fs::remove_file(partial);
+            }
+            return Err(super::flag_error(error));
+        }
+    };
+    match (file, partial, path) {
+        (Some(mut file), Some(partial), Some(path)) => {
+            file.write_all(&text)?;
+            file.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?
+                .sync_all()?;
+            std::fs::rename(&partial, &path)?;
+            eprintln!("IG report written to {}", path.display());
+        }
+        _ => out.write_all(&text)?,
     }
     Ok(())
 }
@@ -159,8 +178,9 @@ fn disclosures(report: &IgReport, out: &mut Vec<u8>) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "Records were disclosed {} in the period, about {}. A disclosure made under more than \
-         one agreement is counted under each.\n",
+        "Records were disclosed {} in the period, about {}: reads that released at least one \
+         field. A read is counted under each agreement that applied to it (shared a record \
+         type it considered), so the rows can add up to more than the total.\n",
         count(disclosures.total, "time", "times"),
         count(disclosures.subjects, "person", "people")
     )?;
@@ -187,7 +207,7 @@ fn disclosures(report: &IgReport, out: &mut Vec<u8>) -> std::io::Result<()> {
     if own.disclosures > 0 {
         writeln!(
             out,
-            "| Own records, no sharing | | | | {} | {} |",
+            "| No agreement applied: the agency's own records only | | | | {} | {} |",
             own.disclosures, own.subjects
         )?;
     }

@@ -230,6 +230,21 @@ impl ConsentVersion {
     }
 }
 
+/// The day the consent in force at `at` runs out, if it was given with an expiry and
+/// releases anything: a lapsed or withdrawn consent, or one at `none`, has nothing left to
+/// run out.
+pub fn expires_on(history: &[ConsentVersion], at: OffsetDateTime) -> Option<Date> {
+    let effective = effective_at(history, at);
+    if effective.level == ConsentLevel::None {
+        return None;
+    }
+    let version = effective.version?;
+    match history.iter().find(|v| v.version == version)?.kind {
+        ConsentKind::Given { expires_on, .. } => expires_on,
+        ConsentKind::Withdrawn { .. } => None,
+    }
+}
+
 /// Consent in force is reviewed with the person at least once a year, and before it
 /// expires: the review falls due on the earlier of its expiry and a year after it was
 /// given. `None` when no consent is in force (there is nothing to review, only to seek).

@@ -293,7 +293,10 @@ async fn the_ig_report_counts_the_period_and_is_audited_with_the_digest_of_what_
     ] {
         assert!(text.contains(heading), "{heading} missing:\n{text}");
     }
-    assert!(text.contains("| Own records, no sharing |"), "{text}");
+    assert!(
+        text.contains("| No agreement applied: the agency's own records only |"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("| {subject} | {expires_on} | 10 |")),
         "{text}"
@@ -325,6 +328,20 @@ async fn the_period_is_checked_and_a_refusal_names_the_flag() {
     );
     // Each refusal is itself in the trail, and nothing was printed.
     assert!(backwards.stdout.is_empty() && malformed.stdout.is_empty());
+    // Nor written: an earlier report at --out is left as it was.
+    let earlier = app.dir.path().join("ig-report.md");
+    std::fs::write(&earlier, "the report of last quarter").unwrap();
+    let out = earlier.display().to_string();
+    let refused_to_file = ig_report(
+        &app,
+        &["--from", "2026-11-30", "--to", "2026-11-01", "--out", &out],
+    );
+    assert!(!refused_to_file.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&earlier).unwrap(),
+        "the report of last quarter"
+    );
+    assert!(!app.dir.path().join("ig-report.md.partial").exists());
     let refused: Vec<_> = app
         .audit_entries()
         .await
@@ -335,6 +352,7 @@ async fn the_period_is_checked_and_a_refusal_names_the_flag() {
     assert_eq!(
         refused,
         [
+            ("denied".to_owned(), "invalid".to_owned()),
             ("denied".to_owned(), "invalid".to_owned()),
             ("denied".to_owned(), "invalid".to_owned())
         ]

@@ -250,6 +250,9 @@ pub async fn entry(
                 dt { "Request id" } dd { code { (entry.request_id) } }
                 dt { "Certificate SHA-256" } dd { code { (entry.certificate_sha256.as_deref().unwrap_or("—")) } }
                 dt { "Response SHA-256" } dd { code { (entry.response_sha256.as_deref().unwrap_or("—")) } }
+                @if let Some(sha256) = &entry.record_types_sha256 {
+                    dt { "Record types SHA-256" } dd { code { (sha256) } }
+                }
                 dt { "Leaf hash" } dd { code { (checked.leaf_hash) } }
             }
             @if replayable {
@@ -307,7 +310,7 @@ fn replay_section(replay: &Replay) -> Markup {
                         @if let Some(agencies) = &inputs.consent.agencies { "; covers only " (agencies.join(", ")) }
                     }
                     dt { "Agreements" } dd { @if inputs.agreements.is_empty() { "—" } @else { (inputs.agreements.join(", ")) } }
-                    dt { "Record types" } dd { "version " (inputs.record_types.version) ", in force from " (london_time(&inputs.record_types.registered_at)) }
+                    dt { "Record types" } dd { "version " (inputs.record_types.version) ", first used " (london_time(&inputs.record_types.registered_at)) }
                 }
             }
             @for record in &replay.records {

@@ -765,7 +765,7 @@ pub async fn review(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Access {
     pub time: String,
-    /// `records.read`, `subject.lookup` or `consent.history`.
+    /// `records.read`, `subject.lookup`, `consent.history` or `audit.explain`.
     pub action: String,
     pub agency_id: Option<String>,
     pub principal_id: Option<String>,

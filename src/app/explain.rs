@@ -33,7 +33,7 @@ use crate::{
         subject::SubjectId,
         AgencyId, Role, Timestamp,
     },
-    policy::{self, AccessRequest, Explanation, Ground, Refusal},
+    policy::{self, AccessRequest, Explanation, Ground},
 };
 
 /// What a replay found.
@@ -92,13 +92,14 @@ pub struct ReplayedConsent {
     pub agencies: Option<Vec<String>>,
 }
 
-/// The record type definitions in force when the entry was written.
+/// The record type definitions the entry names (`record_types_sha256`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayedCatalogue {
     pub version: i32,
     /// Hex SHA-256 of the stored definitions.
     pub sha256: String,
-    /// RFC 3339: when a gateway first served under them.
+    /// RFC 3339: when they were first stored (by a gateway or an operator command starting
+    /// with them).
     pub registered_at: String,
 }
 
@@ -152,14 +153,13 @@ pub async fn explain(gateway: &Gateway, call: &Call, index: LeafIndex) -> Result
             Ok((replay(conn, &keys, index, entry)?, subject))
         })
         .await?;
-    call.audit.annotate(|entry| {
-        entry.subject_id = subject;
-        entry.consent_version = replay
-            .inputs
-            .as_ref()
-            .and_then(|inputs| inputs.consent.version)
-            .map(i64::from);
-    });
+    // Only a replay that was made shows the person's consent terms.
+    if let Some(inputs) = &replay.inputs {
+        call.audit.annotate(|entry| {
+            entry.subject_id = subject;
+            entry.consent_version = inputs.consent.version.map(i64::from);
+        });
+    }
     Ok(replay)
 }
 
@@ -204,14 +204,11 @@ pub fn replay(
     // Who asked and why are replayed too: a granted read the rules would have refused
     // outright is a mismatch, whatever it released.
     if let Err(refusal) = policy::admit_caller(&stored.roles, stored.purpose, entry.break_glass) {
-        let why = match refusal {
-            Refusal::Role => "only practitioners read records",
-            Refusal::Purpose => "records are not read for that purpose that way",
-            Refusal::NoAgreement => "no agreement shares anything for that purpose",
-        };
-        replay
-            .differences
-            .insert(0, format!("the replay refuses the read outright: {why}"));
+        let refused = super::records::refused(refusal, stored.purpose);
+        replay.differences.insert(
+            0,
+            format!("the replay refuses the read outright: {refused}"),
+        );
     }
     replay.records = entry
         .record_ids
@@ -351,7 +348,8 @@ impl Stored {
                 Some(Ok(record)) => Some(record),
                 Some(Err(_)) => {
                     missing.push(format!(
-                        "record {id} does not open where it is stored: it was moved or altered"
+                        "record {id} does not open where it is stored: it was moved or \
+                         altered, or its data key is not in keys.dir"
                     ));
                     None
                 }

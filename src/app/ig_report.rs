@@ -129,7 +129,7 @@ pub struct IgReport {
 /// Records disclosed (granted `records.read`), by the agreement version that allowed them.
 #[derive(Debug, Default, PartialEq, Serialize)]
 pub struct Disclosures {
-    /// Reads in the period that released at least one field; one under two agreements
+    /// Reads in the period that returned at least one record; one under two agreements
     /// counts once here and under each.
     pub total: u64,
     /// Distinct people they were about.
@@ -344,9 +344,10 @@ impl Tally {
         }
         if action == Some(Action::RecordsRead) && decision == Some(Decision::Granted) {
             let entry = store::decode(row)?;
-            // A read that released no field (every record withheld or left out) disclosed
-            // nothing.
-            if entry.released.is_empty() {
+            // A read that returned no record disclosed nothing: none of its own released a
+            // field and no share applied (every record was left out, or there were none). A
+            // record shared with every field withheld still says that it exists.
+            if entry.released.is_empty() && entry.agreements.is_empty() {
                 return Ok(());
             }
             let subject = row.subject_id.as_ref();
@@ -812,17 +813,25 @@ mod tests {
                 lookup.subject_id = Some("subj_d".into());
                 lookup
             }),
-            // A read that released nothing (every field withheld) disclosed nothing.
+            // A read that returned no record (all left out: no share applied) disclosed
+            // nothing.
             stored(6, {
                 let mut nothing = entry(6, Action::RecordsRead, Decision::Granted, "ok");
                 nothing.subject_id = Some("subj_e".into());
-                nothing.agreements = vec!["isa-iow-recovery@1".into()];
-                nothing.withheld = vec!["health.crisis_plan.diagnosis:clinical".into()];
+                nothing.withheld = vec!["ambulance.callout.attended_at:service_usage".into()];
                 nothing
+            }),
+            // A record shared with every field withheld still says that it exists.
+            stored(7, {
+                let mut withheld = entry(7, Action::RecordsRead, Decision::Granted, "ok");
+                withheld.subject_id = Some("subj_b".into());
+                withheld.agreements = vec!["isa-iow-recovery@1".into()];
+                withheld.withheld = vec!["health.crisis_plan.diagnosis:clinical".into()];
+                withheld
             }),
         ];
         let report = tally(&rows).disclosures(&[example_history()]);
-        assert_eq!((report.total, report.subjects), (4, 3));
+        assert_eq!((report.total, report.subjects), (5, 3));
         assert_eq!(
             report.own_records,
             DisclosureCount {
@@ -840,7 +849,7 @@ mod tests {
                 isa.disclosures,
                 isa.subjects
             ),
-            ("isa-iow-recovery@1", Some(1), 3, 2)
+            ("isa-iow-recovery@1", Some(1), 4, 2)
         );
         assert_eq!(
             isa.title.as_deref(),

@@ -302,11 +302,8 @@ pub async fn read(
     request: ReadRequest,
 ) -> Result<RecordsResponse, AppError> {
     let asked = ask(gateway, call, request)?;
-    // One instant for the consent and agreements applied and the entry's time, so that a
-    // replay of the entry decides by exactly what stood then.
-    let now = OffsetDateTime::now_utc();
-    call.audit.decide_at(Timestamp::from(now));
-    let standing = load(gateway, &asked, now).await?;
+    let standing = load(gateway, &asked).await?;
+    call.audit.decide_at(standing.decided_at);
     let consent = standing.consent;
     call.audit.annotate(|entry| {
         entry.consent_version = consent.version.map(i64::from);
@@ -447,7 +444,9 @@ fn parse_cursor(raw: &str) -> Option<RecordCursor> {
 
 /// Everything a read decides by, read afresh for each call.
 struct Standing {
-    /// The consent in force now.
+    /// The instant the read decides at: the entry's time.
+    decided_at: Timestamp,
+    /// The consent in force then.
     consent: EffectiveConsent,
     in_force: Arc<Vec<Agreement>>,
     /// This page of the subject's records.
@@ -455,11 +454,7 @@ struct Standing {
     next: Option<RecordCursor>,
 }
 
-async fn load(
-    gateway: &Gateway,
-    asked: &Asked<'_>,
-    now: OffsetDateTime,
-) -> Result<Standing, AppError> {
+async fn load(gateway: &Gateway, asked: &Asked<'_>) -> Result<Standing, AppError> {
     let (keys, types, memo, subject, filter, limit) = (
         gateway.keys.clone(),
         gateway.record_types.clone(),
@@ -481,6 +476,11 @@ async fn load(
                 return Ok(None);
             }
             let consents = subjects::consent_versions(conn, &subject)?;
+            // The instant of the decision, taken once the consent versions are read: every
+            // version they hold was recorded before it, so none is ignored (a withdrawal
+            // committed a moment ago counts). The agreements, the consent and the entry's
+            // time all stand at it, so that a replay decides by exactly what stood then.
+            let now = OffsetDateTime::now_utc();
             let in_force = memo.in_force(conn, &types, now.date())?;
             let consent = effective_at(&consents, now);
             let access = AccessRequest {
@@ -513,6 +513,7 @@ async fn load(
                 shown,
             )?;
             Ok(Some(Standing {
+                decided_at: Timestamp::from(now),
                 consent,
                 in_force,
                 records: page.records,
@@ -537,7 +538,9 @@ fn justification(raw: &str) -> Result<String, AppError> {
     Ok(text.to_owned())
 }
 
-fn refused(refusal: Refusal, purpose: Purpose) -> AppError {
+/// A read refused before anything is released, in the words the caller (or an auditor's
+/// replay) is given.
+pub(super) fn refused(refusal: Refusal, purpose: Purpose) -> AppError {
     match refusal {
         Refusal::Role => AppError::refused(Rule::Role, "Only practitioners read records."),
         Refusal::Purpose => AppError::refused(

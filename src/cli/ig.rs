@@ -3,7 +3,7 @@
 //! any other caller would use, and audited like every report: its entry, with the digest of
 //! exactly what is printed, is durable before anything is printed.
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, os::unix::fs::OpenOptionsExt, path::PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -57,20 +57,24 @@ pub async fn run(
         format,
         out: path,
     } = command;
-    // A file that cannot be written fails the command before anything is read or audited;
-    // the report goes to `<FILE>.partial` and replaces `FILE` only once it is complete, so a
-    // refused or failed run leaves an earlier report as it was.
-    let partial = path.as_ref().map(|path| {
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        std::path::PathBuf::from(partial)
-    });
-    let file = partial
+    // A file that cannot be written fails the command before anything is read or audited:
+    // the report is written to `<FILE>.tmp` (mode 0600: part 5 names people by their
+    // programme id) and renamed over `FILE` only once complete, so a refused or failed run
+    // leaves an earlier report as it was.
+    let probe = path
         .as_ref()
-        .map(|partial| {
-            std::fs::File::create(partial)
-                .map(std::io::BufWriter::new)
-                .with_context(|| format!("--out: cannot create {}", partial.display()))
+        .map(|path| {
+            let mut probe = path.as_os_str().to_owned();
+            probe.push(".tmp");
+            let probe = PathBuf::from(probe);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&probe)
+                .map(|_| probe)
+                .with_context(|| format!("--out: cannot write beside {}", path.display()))
         })
         .transpose()?;
     let query = IgQuery { from, to };
@@ -88,22 +92,19 @@ pub async fn run(
     let text = match audited {
         Ok(text) => text,
         Err(error) => {
-            if let Some(partial) = &partial {
-                let _ = std::fs::remove_file(partial);
+            if let Some(probe) = &probe {
+                let _ = std::fs::remove_file(probe);
             }
             return Err(super::flag_error(error));
         }
     };
-    match (file, partial, path) {
-        (Some(mut file), Some(partial), Some(path)) => {
-            file.write_all(&text)?;
-            file.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)?
-                .sync_all()?;
-            std::fs::rename(&partial, &path)?;
+    match path {
+        Some(path) => {
+            crate::files::write_private(&path, &text)
+                .with_context(|| format!("--out: cannot write {}", path.display()))?;
             eprintln!("IG report written to {}", path.display());
         }
-        _ => out.write_all(&text)?,
+        None => out.write_all(&text)?,
     }
     Ok(())
 }
@@ -178,8 +179,8 @@ fn disclosures(report: &IgReport, out: &mut Vec<u8>) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "Records were disclosed {} in the period, about {}: reads that released at least one \
-         field. A read is counted under each agreement that applied to it (shared a record \
+        "Records were disclosed {} in the period, about {}: reads that returned at least \
+         one record. A read is counted under each agreement that applied to it (shared a record \
          type it considered), so the rows can add up to more than the total.\n",
         count(disclosures.total, "time", "times"),
         count(disclosures.subjects, "person", "people")

@@ -274,6 +274,50 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_consent_runs_out_only_while_it_is_in_force_and_releases_something() {
+        let at = datetime!(2026-06-01 12:00 UTC);
+        let with_expiry = |level| {
+            vec![ConsentVersion {
+                version: 1,
+                kind: ConsentKind::Given {
+                    level,
+                    agencies: None,
+                    excluded_categories: BTreeSet::new(),
+                    given_on: date!(2026 - 01 - 01),
+                    expires_on: Some(date!(2026 - 06 - 20)),
+                },
+                recorded_at: Timestamp::from(datetime!(2026-01-01 09:00 UTC)),
+                recorded_by: "coordinator".into(),
+            }]
+        };
+        assert_eq!(
+            expires_on(&with_expiry(ConsentLevel::Crisis), at),
+            Some(date!(2026 - 06 - 20))
+        );
+        // A consent at `none` releases nothing: nothing to renew.
+        assert_eq!(expires_on(&with_expiry(ConsentLevel::None), at), None);
+        // Lapsed: no longer in force.
+        assert_eq!(
+            expires_on(
+                &with_expiry(ConsentLevel::Crisis),
+                datetime!(2026-06-21 12:00 UTC)
+            ),
+            None
+        );
+        // Withdrawn since.
+        let mut withdrawn = with_expiry(ConsentLevel::Crisis);
+        withdrawn.push(ConsentVersion {
+            version: 2,
+            kind: ConsentKind::Withdrawn {
+                withdrawn_on: date!(2026 - 05 - 01),
+            },
+            recorded_at: Timestamp::from(datetime!(2026-05-01 09:00 UTC)),
+            recorded_by: "coordinator".into(),
+        });
+        assert_eq!(expires_on(&withdrawn, at), None);
+    }
+
     fn given(
         version: i32,
         level: ConsentLevel,

@@ -195,12 +195,12 @@ impl fmt::Display for RecordTypeError {
 
 impl std::error::Error for RecordTypeError {}
 
-/// The file's shape; also the stored definition of a catalogue version
-/// ([`RecordTypes::definition`]), in JSON.
+/// The file's shape; also, in JSON, the stored definitions ([`RecordTypes::definition`]).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    /// Categories beyond the built-in ones.
+    /// Categories beyond the built-in ones (the stored definitions list the built-in ones
+    /// too).
     #[serde(default)]
     categories: Vec<String>,
     types: BTreeMap<String, RawType>,

@@ -147,6 +147,19 @@ async fn a_redacted_police_read_replays_field_by_field_with_the_rule_that_decide
         .all(|s| s == "withheld not_shared"));
     // Names and categories only: no value of the record leaves.
     assert!(!replay.to_string().contains("synthetic"), "{replay}");
+    // The replay showed the person's consent terms: its own entry names them, as a
+    // disclosure about them.
+    let explained = scene
+        .app
+        .audit_entries()
+        .await
+        .into_iter()
+        .rfind(|e| e.action == "audit.explain")
+        .unwrap();
+    assert_eq!(
+        (explained.subject_id.as_deref(), explained.consent_version),
+        (Some(scene.subject.as_str()), Some(1))
+    );
 
     // Break-glass with the consent withdrawn: the emergency categories, and only those.
     let withdrawn = scene
@@ -201,38 +214,12 @@ async fn a_tampered_released_list_is_reported_as_a_mismatch() {
     // Someone with the owner's credentials rewrites the entry to say the diagnosis was
     // withheld and the triggers were not released at all.
     let app = &scene.app;
-    app.altered_behind_the_gateway
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    let postgres = matches!(app.owner_url, DatabaseUrl::Postgres(_));
-    app.database
-        .run(move |conn| {
-            let data = concordat::audit::store::leaf_data(conn, concordat::audit::LeafIndex(leaf))?
-                .unwrap();
-            let mut entry: Value = serde_json::from_slice(&data).unwrap();
-            let released = entry["released"].as_array_mut().unwrap();
-            released.retain(|label| label != "health.crisis_plan.triggers:crisis_plan");
-            released.push(json!("health.crisis_plan.diagnosis:clinical"));
-            let rewritten = serde_json::to_string(&entry).unwrap().replace('\'', "''");
-            let (disable, enable) = if postgres {
-                (
-                    "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only;",
-                    "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only;",
-                )
-            } else {
-                ("DROP TRIGGER audit_entries_no_update;", "")
-            };
-            let column = if postgres {
-                format!("convert_to('{rewritten}', 'UTF8')")
-            } else {
-                format!("CAST('{rewritten}' AS BLOB)")
-            };
-            conn.batch_execute(&format!(
-                "{disable} UPDATE audit_entries SET leaf_data = {column} WHERE leaf_index = {leaf}; {enable}"
-            ))?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    rewrite_entry(app, leaf, |entry| {
+        let released = entry["released"].as_array_mut().unwrap();
+        released.retain(|label| label != "health.crisis_plan.triggers:crisis_plan");
+        released.push(json!("health.crisis_plan.diagnosis:clinical"));
+    })
+    .await;
 
     let replay = explain(app, &auditor, leaf).await;
 
@@ -251,6 +238,51 @@ async fn a_tampered_released_list_is_reported_as_a_mismatch() {
         ],
         "{replay:#}"
     );
+
+    // Another read, rewritten as made by a coordinator: the rules would have refused it.
+    let other = police_read(&scene, |path| scene.app.url(path)).await;
+    rewrite_entry(app, other, |entry| entry["roles"] = json!(["coordinator"])).await;
+    let replay = explain(app, &auditor, other).await;
+    assert_eq!(replay["outcome"], "mismatch", "{replay:#}");
+    assert_eq!(
+        replay["differences"],
+        json!(["the replay refuses the read outright: Only practitioners read records."])
+    );
+}
+
+/// Rewrites the entry at `leaf` as someone with the schema owner's credentials could, past
+/// the append-only trigger.
+async fn rewrite_entry(app: &TestApp, leaf: u64, change: impl FnOnce(&mut Value) + Send + 'static) {
+    app.altered_behind_the_gateway
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let postgres = matches!(app.owner_url, DatabaseUrl::Postgres(_));
+    app.database
+        .run(move |conn| {
+            let data = concordat::audit::store::leaf_data(conn, concordat::audit::LeafIndex(leaf))?
+                .unwrap();
+            let mut entry: Value = serde_json::from_slice(&data).unwrap();
+            change(&mut entry);
+            let rewritten = serde_json::to_string(&entry).unwrap().replace('\'', "''");
+            let (disable, enable) = if postgres {
+                (
+                    "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only;",
+                    "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only;",
+                )
+            } else {
+                ("DROP TRIGGER IF EXISTS audit_entries_no_update;", "")
+            };
+            let column = if postgres {
+                format!("convert_to('{rewritten}', 'UTF8')")
+            } else {
+                format!("CAST('{rewritten}' AS BLOB)")
+            };
+            conn.batch_execute(&format!(
+                "{disable} UPDATE audit_entries SET leaf_data = {column} WHERE leaf_index = {leaf}; {enable}"
+            ))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -386,6 +418,15 @@ async fn an_entry_that_released_nothing_has_nothing_to_replay() {
     assert_eq!(replay["outcome"], "not_a_release", "{replay:#}");
     assert_eq!(replay["decision"], "denied");
     assert_eq!(replay["inputs"], Value::Null);
+    // Nothing about the person was shown, so the call names no one.
+    let explained = scene
+        .app
+        .audit_entries()
+        .await
+        .into_iter()
+        .rfind(|e| e.action == "audit.explain")
+        .unwrap();
+    assert_eq!(explained.subject_id, None);
 
     let missing = auditor
         .get(scene.app.url("/v1/audit/entries/999999/explain"))
@@ -393,4 +434,33 @@ async fn an_entry_that_released_nothing_has_nothing_to_replay() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+/// A call that names the instant it decided at is recorded at that instant, not when the
+/// entry is written: a read's consent and agreements are those of its entry's time.
+#[tokio::test]
+async fn an_entry_is_timed_at_the_instant_its_call_decided() {
+    use concordat::audit::{Action, AuditLog, Decision, Recorder};
+    let app = crate::helpers::spawn_app().await;
+    let (log, _writer) =
+        AuditLog::start(app.database.clone(), std::time::Duration::from_secs(5)).unwrap();
+    let recorder = Recorder::new(log, "decided-earlier", Action::RecordsRead);
+    let decided = concordat::domain::Timestamp::from_micros(
+        concordat::domain::Timestamp::now().micros() - 3_600_000_000,
+    );
+    recorder.decide_at(decided);
+    let receipt = recorder
+        .record(Decision::Denied, "purpose", None)
+        .await
+        .unwrap();
+    let entry = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.leaf_index == receipt.leaf_index.0)
+        .unwrap();
+    assert_eq!(
+        concordat::domain::Timestamp::parse_rfc3339(&entry.time),
+        Some(decided)
+    );
 }

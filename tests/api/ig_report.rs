@@ -307,6 +307,36 @@ async fn the_ig_report_counts_the_period_and_is_audited_with_the_digest_of_what_
         entries[1].1.as_deref(),
         Some(sha256(&markdown.stdout).as_str())
     );
+
+    // To a file: exactly what the entry's digest says, readable by its owner only (it names
+    // people by their programme id), with nothing left beside it.
+    let file = app.dir.path().join("ig-report.md");
+    let written = ig_report(
+        &app,
+        &[
+            "--from",
+            &day,
+            "--to",
+            &day,
+            "--out",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    assert!(written.stdout.is_empty());
+    let contents = std::fs::read(&file).unwrap();
+    let entries = report_entries(&app).await;
+    assert_eq!(entries[2].1.as_deref(), Some(sha256(&contents).as_str()));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!app.dir.path().join("ig-report.md.tmp").exists());
 }
 
 #[tokio::test]
@@ -341,7 +371,7 @@ async fn the_period_is_checked_and_a_refusal_names_the_flag() {
         std::fs::read_to_string(&earlier).unwrap(),
         "the report of last quarter"
     );
-    assert!(!app.dir.path().join("ig-report.md.partial").exists());
+    assert!(!app.dir.path().join("ig-report.md.tmp").exists());
     let refused: Vec<_> = app
         .audit_entries()
         .await

@@ -149,6 +149,8 @@ lines = [
     entry(3, decision="error", consent_version=None, time="1970-01-01T00:00:00.000000Z"),
     # An entry standing for several refused requests (`audit::refusals`).
     entry(4, action="whoami.read", decision="denied", reason="role", refusals=499),
+    # A records read names the record type definitions it decided by.
+    entry(5, record_types_sha256=hashlib.sha256(b"record types").hexdigest()),
 ]
 write("audit_export", "export", "\n".join(lines) + "\n")
 write("audit_export", "one", lines[0])

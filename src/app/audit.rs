@@ -258,7 +258,7 @@ pub async fn checkpoint(gateway: &Gateway, call: &Call) -> Result<String, AppErr
                 return Ok(None);
             };
             let lines = store::cosignatures(conn, latest.size())?;
-            Ok(Some(latest.signed_note + &lines.concat()))
+            Ok(Some(latest.with_cosignatures(&lines)))
         })
         .await?;
     cosigned.ok_or_else(|| AppError::NotFound("No checkpoint has been signed yet.".into()))
@@ -281,17 +281,12 @@ pub async fn checkpoint_status(
 ) -> Result<Option<CheckpointStatus>, AppError> {
     auditor(call)?;
     let latest = gateway.database.run(store::latest_checkpoint).await?;
-    Ok(latest.map(|stored| {
-        let verified = gateway.signer.verifier().verify(&stored.signed_note);
-        CheckpointStatus {
-            size: stored.size(),
-            root_hash: hex::encode(&stored.root_hash),
-            signed_at: Timestamp::from_micros(stored.created_at),
-            signature_verified: verified.is_ok_and(|checkpoint| {
-                checkpoint.size == stored.size() && checkpoint.root[..] == stored.root_hash[..]
-            }),
-            verifier_key: gateway.signer.verifier().encode(),
-        }
+    Ok(latest.map(|stored| CheckpointStatus {
+        size: stored.size(),
+        root_hash: hex::encode(&stored.root_hash),
+        signed_at: Timestamp::from_micros(stored.created_at),
+        signature_verified: stored.verifies_under(gateway.signer.verifier()),
+        verifier_key: gateway.signer.verifier().encode(),
     }))
 }
 

@@ -587,16 +587,13 @@ pub fn checkpoint_summary(
             Some(name.to_owned())
         })
         .collect();
-    let signature_verified = key.verify(&stored.signed_note).is_ok_and(|signed| {
-        signed.size == stored.size() && signed.root[..] == stored.root_hash[..]
-    });
     CheckpointSummary {
         tree_size: stored.size(),
         signed_at: Timestamp::from_micros(stored.created_at),
-        signature_verified,
+        signature_verified: stored.verifies_under(key),
         cosignatures: u64::try_from(witnesses.len()).unwrap_or(u64::MAX),
         witnesses,
-        signed_note: stored.signed_note.clone() + &cosignature_lines.concat(),
+        signed_note: stored.with_cosignatures(cosignature_lines),
     }
 }
 

@@ -106,6 +106,19 @@ impl StoredCheckpoint {
     pub fn size(&self) -> u64 {
         u64::try_from(self.tree_size).unwrap_or_default()
     }
+
+    /// Whether its signed note verifies under `key` and says what the row says (size and
+    /// root): a row or note altered since it was signed does not.
+    pub fn verifies_under(&self, key: &super::checkpoint::VerifierKey) -> bool {
+        key.verify(&self.signed_note)
+            .is_ok_and(|signed| signed.size == self.size() && signed.root[..] == self.root_hash[..])
+    }
+
+    /// The note as it is served: the gateway's signed note, then each witness's
+    /// cosignature line kept for it (C2SP `tlog-cosignature`).
+    pub fn with_cosignatures(&self, lines: &[String]) -> String {
+        self.signed_note.clone() + &lines.concat()
+    }
 }
 
 /// The last leaf covered by node (`level`, `index`).

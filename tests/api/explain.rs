@@ -250,37 +250,49 @@ async fn a_tampered_released_list_is_reported_as_a_mismatch() {
     );
 }
 
-/// Rewrites the entry at `leaf` as someone with the schema owner's credentials could, past
-/// the append-only trigger.
-async fn rewrite_entry(app: &TestApp, leaf: u64, change: impl FnOnce(&mut Value) + Send + 'static) {
+/// Rewrites the entry at `leaf` as someone with the schema owner's credentials could.
+async fn rewrite_entry(app: &TestApp, leaf: u64, change: impl FnOnce(&mut Value)) {
+    let data = app
+        .database
+        .run(move |conn| {
+            concordat::audit::store::leaf_data(conn, concordat::audit::LeafIndex(leaf))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let mut entry: Value = serde_json::from_slice(&data).unwrap();
+    change(&mut entry);
+    let rewritten = serde_json::to_string(&entry).unwrap().replace('\'', "''");
+    let column = match app.owner_url {
+        DatabaseUrl::Postgres(_) => format!("convert_to('{rewritten}', 'UTF8')"),
+        DatabaseUrl::Sqlite(_) => format!("CAST('{rewritten}' AS BLOB)"),
+    };
+    update_past_the_trigger(
+        app,
+        "audit_entries",
+        format!("leaf_data = {column} WHERE leaf_index = {leaf}"),
+    )
+    .await;
+}
+
+/// `UPDATE {table} SET {set}` as the schema owner, past the append-only trigger: what
+/// someone with write access to the database could do behind the gateway's back.
+async fn update_past_the_trigger(app: &TestApp, table: &str, set: String) {
     app.altered_behind_the_gateway
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let postgres = matches!(app.owner_url, DatabaseUrl::Postgres(_));
+    let (disable, enable) = match app.owner_url {
+        DatabaseUrl::Postgres(_) => (
+            format!("ALTER TABLE {table} DISABLE TRIGGER {table}_append_only;"),
+            format!("ALTER TABLE {table} ENABLE TRIGGER {table}_append_only;"),
+        ),
+        DatabaseUrl::Sqlite(_) => (
+            format!("DROP TRIGGER IF EXISTS {table}_no_update;"),
+            String::new(),
+        ),
+    };
+    let sql = format!("{disable} UPDATE {table} SET {set}; {enable}");
     app.database
-        .run(move |conn| {
-            let data = concordat::audit::store::leaf_data(conn, concordat::audit::LeafIndex(leaf))?
-                .unwrap();
-            let mut entry: Value = serde_json::from_slice(&data).unwrap();
-            change(&mut entry);
-            let rewritten = serde_json::to_string(&entry).unwrap().replace('\'', "''");
-            let (disable, enable) = if postgres {
-                (
-                    "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only;",
-                    "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only;",
-                )
-            } else {
-                ("DROP TRIGGER IF EXISTS audit_entries_no_update;", "")
-            };
-            let column = if postgres {
-                format!("convert_to('{rewritten}', 'UTF8')")
-            } else {
-                format!("CAST('{rewritten}' AS BLOB)")
-            };
-            conn.batch_execute(&format!(
-                "{disable} UPDATE audit_entries SET leaf_data = {column} WHERE leaf_index = {leaf}; {enable}"
-            ))?;
-            Ok(())
-        })
+        .run(move |conn| Ok(conn.batch_execute(&sql)?))
         .await
         .unwrap();
 }
@@ -361,44 +373,26 @@ async fn a_read_whose_record_or_record_types_were_altered_is_not_replayable() {
     let leaf = police_read(&scene, |path| scene.app.url(path)).await;
     let auditor = auditor(&scene.app).await;
     let app = &scene.app;
-    app.altered_behind_the_gateway
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    let postgres = matches!(app.owner_url, DatabaseUrl::Postgres(_));
-    let alter = |table: &'static str, set: &'static str| {
-        let (disable, enable) = if postgres {
-            (
-                format!("ALTER TABLE {table} DISABLE TRIGGER {table}_append_only;"),
-                format!("ALTER TABLE {table} ENABLE TRIGGER {table}_append_only;"),
-            )
-        } else {
-            (format!("DROP TRIGGER {table}_no_update;"), String::new())
-        };
-        format!("{disable} UPDATE {table} SET {set}; {enable}")
-    };
 
     // The crisis plan relabelled as the police's own.
-    let sql = alter(
+    update_past_the_trigger(
+        app,
         "records",
-        "holder = 'hampshire-police' WHERE record_type = 'health.crisis_plan'",
-    );
-    app.database
-        .run(move |conn| Ok(conn.batch_execute(&sql)?))
-        .await
-        .unwrap();
+        "holder = 'hampshire-police' WHERE record_type = 'health.crisis_plan'".to_owned(),
+    )
+    .await;
     let replay = explain(app, &auditor, leaf).await;
     assert_eq!(replay["outcome"], "not_replayable", "{replay:#}");
     let said = replay["differences"].to_string();
     assert!(said.contains("does not open where it is stored"), "{said}");
 
     // The stored definitions rewritten to release the diagnosis.
-    let sql = alter(
+    update_past_the_trigger(
+        app,
         "record_type_catalogues",
-        "definition = replace(definition, '\"diagnosis\":{\"type\":\"string\",\"category\":\"clinical\"', '\"diagnosis\":{\"type\":\"string\",\"category\":\"crisis_plan\"')",
-    );
-    app.database
-        .run(move |conn| Ok(conn.batch_execute(&sql)?))
-        .await
-        .unwrap();
+        "definition = replace(definition, '\"diagnosis\":{\"type\":\"string\",\"category\":\"clinical\"', '\"diagnosis\":{\"type\":\"string\",\"category\":\"crisis_plan\"')".to_owned(),
+    )
+    .await;
     let replay = explain(app, &auditor, leaf).await;
     assert_eq!(replay["outcome"], "not_replayable", "{replay:#}");
     let said = replay["differences"].to_string();
